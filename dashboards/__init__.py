@@ -1,0 +1,1 @@
+"""zarish_obs.dashboards."""

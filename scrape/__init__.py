@@ -1,0 +1,1 @@
+"""zarish_obs.scrape: Prometheus configuration (scrape jobs, probes, alerting, remote_write)."""

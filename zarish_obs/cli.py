@@ -1,0 +1,142 @@
+"""The `zarish-obs` command: a root typer app that mounts each component's app."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Annotated
+
+import click
+import typer
+
+from zarish_obs import __version__
+from zarish_obs.catalog import default_catalog_text
+from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, err, new_app
+from zarish_obs.errors import EXIT_CODES_HELP, CatalogError, ExitCode, ZarishError
+
+app = typer.Typer(
+    name="zarish-obs",
+    help="Observability provisioner and SLO/DR monitor for ZARISH HIS: Prometheus scrape config, alert "
+    "rules, Grafana dashboards and a cron-ready SLO/DR check, all from one service catalog.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    _state["debug"] = debug
+    if version:
+        print(__version__)
+        raise typer.Exit(0)
+
+
+catalog_app = new_app("catalog", "Show and validate the service catalog.")
+
+
+@catalog_app.command("show")
+def catalog_show(path: CatalogOpt = None) -> None:
+    """Print the catalog (the built-in ZARISH HIS one by default) as YAML, to start your own from."""
+    if path is None:
+        sys.stdout.write(default_catalog_text())
+        return
+    catalog(path)
+    sys.stdout.write(path.read_text("utf-8"))
+
+
+@catalog_app.command("validate")
+def catalog_validate(path: CatalogOpt = None, fmt: FormatOpt = TableOrJson.table) -> None:
+    """Check a catalog: one line per problem (file: field: reason), exit 65 if there is any."""
+    source = str(path) if path else "<built-in catalog>"
+    try:
+        cat = catalog(path)
+    except CatalogError as exc:
+        if fmt is TableOrJson.json:
+            print(json.dumps({"valid": False, "file": source, "problems": exc.problems}))
+            raise typer.Exit(ExitCode.DATAERR) from None
+        raise
+    summary = {
+        "valid": True, "file": source, "name": cat.name, "services": len(cat.services),
+        "slos": sum(len(s.slo_items()) for s in cat.services), "environments": len(cat.environments),
+        "regions": len(cat.regions),
+    }
+    if fmt is TableOrJson.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{source}: valid: {summary['services']} services, {summary['slos']} SLOs, "
+              f"{summary['environments']} environments, {summary['regions']} regions")
+
+
+app.add_typer(catalog_app)
+
+
+def _mount() -> None:
+    from zarish_obs.alerts.cli import app as alerts_app
+    from zarish_obs.dashboards.cli import app as dashboards_app
+    from zarish_obs.monitor.cli import app as monitor_app
+    from zarish_obs.scrape.cli import app as scrape_app
+
+    app.add_typer(scrape_app, name="scrape")
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(dashboards_app, name="dashboards")
+    app.add_typer(monitor_app, name="monitor")
+    try:
+        from zarish_obs.stack.cli import register as register_stack
+    except ImportError:
+        return
+    register_stack(app)
+
+
+_mount()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: maps every failure to a documented exit code and a one-line message."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=args, prog_name="zarish-obs", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
+        rc = ExitCode.USAGE
+    except click.UsageError as exc:
+        hint = f" (try '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        err(f"zarish-obs: usage: {exc.format_message()}{hint}")
+        rc = ExitCode.USAGE
+    except click.exceptions.Abort:
+        err("zarish-obs: aborted")
+        rc = 130
+    except click.exceptions.Exit as exc:
+        rc = exc.exit_code
+    except ZarishError as exc:
+        if debug:
+            traceback.print_exc()
+        for line in exc.lines:
+            err(line if line.startswith("zarish-obs") or ":" in line else f"zarish-obs: {line}")
+        rc = exc.exit_code
+    except KeyboardInterrupt:
+        err("zarish-obs: interrupted")
+        rc = 130
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        err(f"zarish-obs: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            " (re-run with --debug for the traceback)")
+        rc = ExitCode.SOFTWARE
+    return int(rc or 0)
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""zarish_obs.stack: the local observability stack and the demo."""
