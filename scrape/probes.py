@@ -16,7 +16,7 @@ def probes_job(catalog: Catalog, blackbox: str, probes: dict[str, list[str]] | N
     """One job, one static group per region with probes; None when no region lists any."""
     groups = []
     for region in catalog.regions:
-        urls = (probes or {}).get(region.name, region.probes) if probes is not None else region.probes
+        urls = probes.get(region.name, []) if probes is not None else region.probes
         if urls:
             groups.append({"targets": list(urls), "labels": {"region": region.name, "region_role": region.role}})
     if not groups:
