@@ -7,6 +7,8 @@ The monitor reads these names without importing the alerts package.
 
 from __future__ import annotations
 
+import hashlib
+
 LEVEL = "environment_service"
 
 REQUEST_RATE = f"{LEVEL}:zarish_http_requests:rate5m"
@@ -30,7 +32,11 @@ def slo_error_ratio(window: str) -> str:
 def dashboard_uid(catalog_name: str, kind: str) -> str:
     """Deterministic Grafana uid (<= 40 chars of [A-Za-z0-9_-]) for one of our dashboards."""
     uid = f"{catalog_name}-{kind}"
-    return uid[:40]
+    if len(uid) <= 40:
+        return uid
+    # Cut long names but keep uids distinct: a hash of the full uid replaces the tail.
+    digest = hashlib.sha256(uid.encode()).hexdigest()[:8]
+    return f"{uid[:31]}-{digest}"
 
 
 DASHBOARD_KINDS = ("overview", "slo", "dr")
