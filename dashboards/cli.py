@@ -9,12 +9,12 @@ from typing import Annotated
 
 import click
 import typer
+
+from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, err, new_app
 from zarish_obs.dashboards import generate as gen
 from zarish_obs.dashboards import provisioning as prov
 from zarish_obs.dashboards import upload as up
 from zarish_obs.dashboards.grafana_api import GrafanaClient, auth_from_env, check_url
-
-from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, err, new_app
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.writers import to_yaml, write_files
 

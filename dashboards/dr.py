@@ -4,10 +4,10 @@ RTO/RPO and procedures written out, so the on-call engineer sees the whole decis
 from __future__ import annotations
 
 from grafanalib import core as g
-from zarish_obs.dashboards import common as c
 
 from zarish_obs import naming, promql
 from zarish_obs.catalog import Catalog
+from zarish_obs.dashboards import common as c
 from zarish_obs.durations import parse_duration
 
 

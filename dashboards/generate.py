@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from grafanalib import core as g
-from zarish_obs.dashboards import dr, fingerprint, overview, schema_gate, slo
-from zarish_obs.dashboards.normalise import normalise, to_plain
 
 from zarish_obs import naming
 from zarish_obs.catalog import Catalog
+from zarish_obs.dashboards import dr, fingerprint, overview, schema_gate, slo
+from zarish_obs.dashboards.normalise import normalise, to_plain
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.writers import configmap, to_json, to_yaml
 

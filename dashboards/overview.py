@@ -7,9 +7,9 @@ recording rules or not), narrowed by the environment and service variables.
 from __future__ import annotations
 
 from grafanalib import core as g
-from zarish_obs.dashboards import common as c
 
 from zarish_obs.catalog import Catalog
+from zarish_obs.dashboards import common as c
 from zarish_obs.promql import signals
 
 WINDOW = "5m"

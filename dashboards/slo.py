@@ -7,11 +7,11 @@ Reads the recorded series of the alerts package (names from `naming`), so it sta
 from __future__ import annotations
 
 from grafanalib import core as g
-from zarish_obs.dashboards import common as c
 
 from zarish_obs import naming
 from zarish_obs import slo as burn
 from zarish_obs.catalog import AvailabilitySLO, Catalog, Service
+from zarish_obs.dashboards import common as c
 from zarish_obs.promql import Matcher, selector
 
 ALERT_NAMES = ("SLOErrorBudgetBurn", "SLOLatencyBudgetBurn")

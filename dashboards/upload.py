@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from zarish_obs import __version__
+from zarish_obs.catalog import Catalog
 from zarish_obs.dashboards import fingerprint
 from zarish_obs.dashboards.grafana_api import ApiError, GrafanaClient, GrafanaUnavailable
 from zarish_obs.dashboards.provisioning import datasource_api_body
-
-from zarish_obs import __version__
-from zarish_obs.catalog import Catalog
 from zarish_obs.errors import ExitCode, ZarishError
 
 DIFF_LINES = 120

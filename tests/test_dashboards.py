@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 import yaml
-from zarish_obs.dashboards import fingerprint, generate, overview, schema_gate
-from zarish_obs.dashboards.normalise import normalise, to_plain
 
 from tests.golden import assert_golden
 from zarish_obs import naming
 from zarish_obs import slo as burn
 from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
 from zarish_obs.cli import main
+from zarish_obs.dashboards import fingerprint, generate, overview, schema_gate
+from zarish_obs.dashboards.normalise import normalise, to_plain
 from zarish_obs.errors import ZarishError
 from zarish_obs.writers import to_yaml
 

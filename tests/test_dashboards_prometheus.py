@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import requests
-from zarish_obs.dashboards import generate
 
 from zarish_obs import naming, openmetrics, procs
 from zarish_obs import slo as burn
 from zarish_obs.catalog import Catalog
+from zarish_obs.dashboards import generate
 
 pytestmark = pytest.mark.real
 

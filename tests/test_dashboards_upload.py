@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 import requests
-from zarish_obs.dashboards import fingerprint, generate
 
 from tests.grafana_double import Fault, GrafanaDouble
 from zarish_obs.catalog import Catalog
 from zarish_obs.cli import main
+from zarish_obs.dashboards import fingerprint, generate
 from zarish_obs.procs import free_port
 
 EDITOR = "glsa_editor_TOKEN_0123456789"
