@@ -11,9 +11,6 @@ import click
 import typer
 
 from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, err, new_app
-from zarish_obs.dashboards import generate as gen
-from zarish_obs.dashboards import provisioning as prov
-from zarish_obs.dashboards import upload as up
 from zarish_obs.dashboards.grafana_api import GrafanaClient, auth_from_env, check_url
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.writers import to_yaml, write_files
@@ -42,6 +39,8 @@ def generate(
 ) -> None:
     """Write the overview, SLO and DR dashboards. Every dashboard is checked against Grafana's dashboard
     schema first; a ConfigMap over 1 MiB is refused (exit 65). Other files in --out are left alone."""
+    from zarish_obs.dashboards import generate as gen  # grafanalib and jsonschema load only when needed
+
     cat = catalog(path)
     dashboards = gen.build_all(cat)
     if fmt is DashFormat.json:
@@ -71,6 +70,9 @@ def provisioning(
     """Write Grafana file-provisioning YAML (dashboard provider + Prometheus datasource with the catalog's fixed
     uid) and the dashboards: provisioning/dashboards/<name>.yaml, provisioning/datasources/<name>.yaml,
     dashboards/<uid>.json."""
+    from zarish_obs.dashboards import generate as gen
+    from zarish_obs.dashboards import provisioning as prov
+
     cat = catalog(path)
     if prometheus_url:
         check_url(prometheus_url, "--prometheus-url")
@@ -118,6 +120,9 @@ def upload(
     upload is reported as a conflict and left alone unless --force. Progress on stderr, summary on stdout.
     Exit 0 done, 1 some dashboards failed or conflicted (the others were uploaded), 64 bad option or
     credentials (HTTP 401/403), 65 bad catalog, 69 Grafana unreachable."""
+    from zarish_obs.dashboards import generate as gen
+    from zarish_obs.dashboards import upload as up
+
     if ca_file and insecure:
         raise ZarishError("--ca-file and --insecure exclude each other", ExitCode.USAGE)
     url = check_url(grafana_url)

@@ -27,8 +27,9 @@ app = typer.Typer(
 _state = {"debug": False}
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
@@ -36,6 +37,9 @@ def _root(
     if version:
         print(__version__)
         raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help(), file=sys.stderr)
+        raise typer.Exit(ExitCode.USAGE)
 
 
 catalog_app = new_app("catalog", "Show and validate the service catalog.")

@@ -1,0 +1,172 @@
+"""The fixed set of instant queries one `monitor check` sends, whatever the number of services.
+
+Every signal is ONE query grouped by (environment, service) for all services of the environment;
+expressions come from zarish_obs.promql and recorded names from zarish_obs.naming. Windows of a day
+or more read the recorded 5-minute SLO increases when Prometheus has them, raw counters otherwise.
+DR triggers are stateless: "above X for 5m" is a subquery over the last 5m at the rule evaluation
+interval, which holds exactly when the alert rule (`for: 5m`) would be firing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zarish_obs import naming, promql, slo
+from zarish_obs.catalog import Catalog
+from zarish_obs.durations import format_duration, parse_duration
+
+PROBE = "slo_recorded_kinds"
+# The alert rules' own choices (zarish_obs.alerts.dr), mirrored because the monitor never imports the
+# alerts package: replication lag must stay above the threshold for a minute, and the error-ratio rate
+# window is four scrapes but at least a minute.
+REPLICATION_LAG_FOR = "1m"
+MIN_RATE_WINDOW_SECONDS = 60
+SLO_LABEL = "slo"
+KINDS = ("availability", "latency")
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    expr: str
+
+
+def slo_kinds(catalog: Catalog) -> list[str]:
+    """SLO kinds that at least one service of the catalog declares."""
+    return [k for k in KINDS if any(dict(s.slo_items()).get(k) for s in catalog.services)]
+
+
+def slo_windows(catalog: Catalog) -> list[str]:
+    return sorted({slo.normalise(o.window) for s in catalog.services for _, o in s.slo_items()}, key=parse_duration)
+
+
+def ratio_windows(catalog: Catalog) -> list[str]:
+    """Every window a ratio is needed for: the burn-rate windows plus each SLO window."""
+    if not slo_kinds(catalog):
+        return []
+    return slo.ratio_windows(slo_windows(catalog))
+
+
+def event_windows(catalog: Catalog) -> list[str]:
+    """The long windows of the burn tiers: alerts need at least `min_events` requests there."""
+    if not slo_kinds(catalog):
+        return []
+    return sorted({slo.normalise(t.long_window) for t in slo.TIERS}, key=parse_duration)
+
+
+def dr_rate_window(catalog: Catalog) -> str:
+    """Error-ratio window of the DR trigger: four scrape intervals, at least a minute (1m at 15s).
+
+    Short on purpose: "above 10% for 5 minutes" then means five minutes of errors, not five minutes
+    of a 5-minute average (which would need 8m20s of 15% errors before it held).
+    """
+    return format_duration(max(MIN_RATE_WINDOW_SECONDS, 4 * parse_duration(catalog.prometheus.scrape_interval)))
+
+
+def recorded_probe(catalog: Catalog, environment: str) -> Query:
+    """Which SLO kinds have recorded 5m increases in this environment (cheap; sent first)."""
+    s = promql.signals(catalog)
+    sel = promql.selector(naming.SLO_REQUESTS_5M, [s.env(environment)])
+    return Query(PROBE, f"count by ({SLO_LABEL}) ({sel})")
+
+
+def recorded_kinds(probe_labels: list[dict[str, str]]) -> set[str]:
+    return {labels.get(SLO_LABEL, "") for labels in probe_labels}
+
+
+def _tag(parts: list[tuple[str, str | None]]) -> str | None:
+    """Raw per-kind expressions joined into one, each series labelled slo=<kind> like the recorded ones."""
+    tagged = [f'label_replace({expr}, "{SLO_LABEL}", "{kind}", "", "")' for kind, expr in parts if expr]
+    return " or ".join(tagged) if tagged else None
+
+
+def slo_ratio(catalog: Catalog, environment: str, window: str, source: str) -> str | None:
+    s = promql.signals(catalog)
+    env = [s.env(environment)]
+    if source == "recorded" and slo.is_long(window):
+        return s.slo_error_ratio_recorded(window, env)
+    return _tag([(k, s.slo_error_ratio_raw(k, catalog.services, window, env)) for k in slo_kinds(catalog)])
+
+
+def slo_events(catalog: Catalog, environment: str, window: str, source: str) -> str | None:
+    s = promql.signals(catalog)
+    env = [s.env(environment)]
+    if source == "recorded" and slo.is_long(window):
+        return s.recorded_events(window, env)
+    return _tag([(k, s.slo_total(k, catalog.services, window, env)) for k in slo_kinds(catalog)])
+
+
+def dr_queries(catalog: Catalog) -> list[Query]:
+    step = catalog.prometheus.evaluation_interval
+    er_for = catalog.scaled(catalog.dr.error_ratio.for_)
+    pr_for = catalog.scaled(catalog.dr.primary_region_unavailable.for_)
+    lag_for = catalog.scaled(REPLICATION_LAG_FOR)
+    ratio = promql.dr_error_ratio(catalog, dr_rate_window(catalog))
+    probes = promql.dr_primary_probe_success(catalog)
+    return [
+        Query("dr:error_ratio", f"min_over_time(({ratio})[{er_for}:{step}])"),
+        Query("dr:replication_lag", f"min_over_time(({promql.dr_replication_lag(catalog)})[{lag_for}:{step}])"),
+        Query("dr:primary_region_unavailable", f"max_over_time(({probes})[{pr_for}:{step}])"),
+        Query("dr:manual", promql.dr_manual_trigger(catalog)),
+        Query("rpo:backup_age", promql.backup_age_seconds(catalog)),
+    ]
+
+
+def plan(catalog: Catalog, environment: str, source: str) -> list[Query]:
+    """All queries after the probe, in a fixed order; the count depends on the catalog's windows only."""
+    s = promql.signals(catalog)
+    env = [s.env(environment)]
+    out = [
+        Query("request_rate", s.request_rate(env)),
+        Query("error_ratio", s.error_ratio(env)),
+        Query("latency_p50", s.latency_quantile(0.5, env)),
+        Query("latency_p95", s.latency_quantile(0.95, env)),
+    ]
+    for w in ratio_windows(catalog):
+        expr = slo_ratio(catalog, environment, w, source)
+        if expr:
+            out.append(Query(f"slo_ratio:{w}", expr))
+    for w in event_windows(catalog):
+        expr = slo_events(catalog, environment, w, source)
+        if expr:
+            out.append(Query(f"slo_events:{w}", expr))
+    return out + dr_queries(catalog)
+
+
+def send_order(queries: list[Query]) -> list[Query]:
+    """Longest windows first: with several queries in flight the slowest one starts at once and the
+    check ends when it does, instead of starting it last."""
+    def cost(q: Query) -> float:
+        _, _, window = q.name.partition(":")
+        return -parse_duration(window) if q.name.startswith("slo_") else 0.0
+    return sorted(queries, key=cost)
+
+
+def per_service_plan(catalog: Catalog, environment: str, service: str, source: str) -> list[Query]:
+    """The same signals for ONE service (what a naive monitor sends N times); used by the benchmark."""
+    s = promql.signals(catalog)
+    m = [s.env(environment), s.service(service)]
+    svc = [x for x in catalog.services if x.name == service]
+    out = [
+        Query("request_rate", s.request_rate(m)),
+        Query("error_ratio", s.error_ratio(m)),
+        Query("latency_p50", s.latency_quantile(0.5, m)),
+        Query("latency_p95", s.latency_quantile(0.95, m)),
+    ]
+    for w in ratio_windows(catalog):
+        for kind in slo_kinds(catalog):
+            if source == "recorded" and slo.is_long(w):
+                expr = s.slo_error_ratio_recorded(w, [*m, promql.Matcher(SLO_LABEL, kind)])
+            else:
+                expr = s.slo_error_ratio_raw(kind, svc, w, m)
+            if expr:
+                out.append(Query(f"slo_ratio:{w}:{kind}", expr))
+    for w in event_windows(catalog):
+        for kind in slo_kinds(catalog):
+            if source == "recorded" and slo.is_long(w):
+                expr = s.recorded_events(w, [*m, promql.Matcher(SLO_LABEL, kind)])
+            else:
+                expr = s.slo_total(kind, svc, w, m)
+            if expr:
+                out.append(Query(f"slo_events:{w}:{kind}", expr))
+    return out
