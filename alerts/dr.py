@@ -1,0 +1,111 @@
+"""The DR plan's trigger conditions as alerts (severity critical, label dr_trigger), plus the backup RPO.
+
+The error-ratio trigger measures the ratio over a short rate window (four scrapes, at least a minute), so
+the `for:` duration is what the DR plan's "for 5 minutes" means: 15% errors for 8 minutes pages, 15%
+for 3 minutes does not. The 5-minute ratio is recorded separately for dashboards and the monitor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zarish_obs import promql
+from zarish_obs.alerts import common
+from zarish_obs.catalog import Catalog
+from zarish_obs.durations import format_duration, parse_duration
+
+GROUP = "zarish-dr-triggers"
+REPLICATION_LAG_FOR = "1m"
+MIN_RATE_WINDOW_SECONDS = 60
+
+
+def error_ratio_window(catalog: Catalog) -> str:
+    """Four scrape intervals, at least a minute: short enough that `for:` dominates, long enough to never
+    come back empty between two scrapes (which would reset the pending alert)."""
+    scrape = parse_duration(catalog.prometheus.scrape_interval)
+    return format_duration(max(MIN_RATE_WINDOW_SECONDS, 4 * scrape))
+
+
+def failover_text(catalog: Catalog) -> str:
+    steps = catalog.dr.failover_procedure or ["(the catalog lists no failover procedure)"]
+    return "\n".join(f"{i}. {common.literal(step)}" for i, step in enumerate(steps, 1))
+
+
+def _dr_annotations(catalog: Catalog, alertname: str, summary: str, description: str,
+                    failover: bool = True) -> dict[str, str]:
+    extra = {"failover_procedure": failover_text(catalog)} if failover else {}
+    extra["rto"] = catalog.dr.rto
+    extra["rpo"] = catalog.dr.rpo
+    return common.annotations(catalog, alertname, "dr", summary, description, extra)
+
+
+def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
+    dr = catalog.dr
+    env = dr.error_ratio.environment
+    primary = catalog.primary_region.name
+    lag_seconds = parse_duration(dr.replication_lag.threshold)
+    rpo_seconds = parse_duration(dr.rpo)
+    critical = {"severity": "critical", **common.common_labels(catalog)}
+    threshold = common.percent(dr.error_ratio.threshold)
+    window = error_ratio_window(catalog)
+    rules = [
+        common.alert_rule(
+            "DRErrorRatioHigh",
+            f"({promql.dr_error_ratio(catalog, window)}) > {common.number(dr.error_ratio.threshold)}",
+            catalog.scaled(dr.error_ratio.for_),
+            {"dr_trigger": "error_ratio", **critical},
+            _dr_annotations(
+                catalog, "DRErrorRatioHigh",
+                f"DR trigger: more than {threshold} of all requests in {env} fail",
+                f"The {env} error ratio of all services together (5xx over all requests, {window} rate) has "
+                f"been above {threshold} for {dr.error_ratio.for_}. This is a DR plan trigger condition: "
+                "follow the failover procedure if the primary region cannot recover within the RTO.")),
+        common.alert_rule(
+            "DRReplicationLagHigh",
+            f"{promql.dr_replication_lag(catalog)} > {common.number(lag_seconds)}",
+            catalog.scaled(REPLICATION_LAG_FOR),
+            {"dr_trigger": "replication_lag", **critical},
+            _dr_annotations(
+                catalog, "DRReplicationLagHigh",
+                f"DR trigger: database replication lag above {dr.replication_lag.threshold}",
+                f"The largest {dr.replication_lag.metric} has been above {common.number(lag_seconds)} s "
+                f"({dr.replication_lag.threshold}) for {REPLICATION_LAG_FOR}: the DR database is falling "
+                f"behind and a failover now would lose more than the RPO of {dr.rpo}.")),
+        common.alert_rule(
+            "DRPrimaryRegionUnavailable",
+            f"{promql.dr_primary_probe_success(catalog)} == 0",
+            catalog.scaled(dr.primary_region_unavailable.for_),
+            {"dr_trigger": "primary_region_unavailable", "region": primary, **critical},
+            _dr_annotations(
+                catalog, "DRPrimaryRegionUnavailable",
+                f"DR trigger: primary region {primary} unavailable",
+                f"Every health probe of the primary region {primary} has failed for "
+                f"{dr.primary_region_unavailable.for_}. This is a DR plan trigger condition: start the "
+                "failover procedure.")),
+        common.alert_rule(
+            "DRManualTrigger",
+            f"{promql.dr_manual_trigger(catalog)} == 1",
+            None,
+            {"dr_trigger": "manual", **critical},
+            _dr_annotations(
+                catalog, "DRManualTrigger",
+                "DR trigger: failover requested manually by operations",
+                f"{dr.manual_trigger.metric} is 1: the operations team has declared a disaster. Start the "
+                "failover procedure.")),
+        common.alert_rule(
+            "BackupRPOBreached",
+            f"{promql.backup_age_seconds(catalog)} > {common.number(rpo_seconds)}",
+            None,
+            {"severity": "warning", **common.common_labels(catalog)},
+            _dr_annotations(
+                catalog, "BackupRPOBreached",
+                f"Last successful backup is older than the RPO of {dr.rpo}",
+                f"The newest {dr.backup.metric} is more than {common.number(rpo_seconds)} s old: a disaster "
+                f"now would lose more data than the recovery point objective ({dr.rpo}) allows. Backup "
+                f"schedule: {common.literal(dr.backup.schedule)}.", failover=False)),
+    ]
+    return rules
+
+
+def dr_alert_groups(catalog: Catalog) -> list[dict[str, Any]]:
+    return [{"name": GROUP, "rules": dr_rules(catalog)}]

@@ -1,0 +1,111 @@
+"""Recording rules: one rule per signal and window for all services, aggregated by (environment, service).
+
+The rule count depends on the SLO kinds and windows, never on the number of services. Windows shorter
+than a day come straight from the raw counters; windows of a day or more are exact sums of the recorded
+5-minute increases, tiled by a `[w:5m]` subquery, and live in their own group evaluated once a minute
+(their value only changes at 5-minute boundaries anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zarish_obs import naming, promql, slo
+from zarish_obs.catalog import Catalog
+from zarish_obs.durations import format_duration, parse_duration
+
+SLO_KINDS = ("availability", "latency")
+SIGNALS_GROUP = "zarish-signals"
+SLO_SHORT_GROUP = "zarish-slo-short-windows"
+SLO_LONG_GROUP = "zarish-slo-long-windows"
+LONG_GROUP_INTERVAL_SECONDS = 60
+
+
+def slo_windows(catalog: Catalog) -> list[str]:
+    """The SLO windows the catalog uses, normalised (30d, 28d, ...)."""
+    return sorted({slo.normalise(s.window) for svc in catalog.services for _, s in svc.slo_items()},
+                  key=parse_duration)
+
+
+def kinds(catalog: Catalog) -> list[str]:
+    """SLO kinds at least one service declares, in a fixed order."""
+    present = {kind for svc in catalog.services for kind, _ in svc.slo_items()}
+    return [k for k in SLO_KINDS if k in present]
+
+
+def recorded_windows(catalog: Catalog) -> list[str]:
+    """Every window a ratio is recorded for (the alert windows plus the catalog's SLO windows)."""
+    return slo.ratio_windows(slo_windows(catalog)) if kinds(catalog) else []
+
+
+def long_group_interval(catalog: Catalog) -> str | None:
+    """Once a minute, unless Prometheus evaluates less often anyway."""
+    if parse_duration(catalog.prometheus.evaluation_interval) >= LONG_GROUP_INTERVAL_SECONDS:
+        return None
+    return format_duration(LONG_GROUP_INTERVAL_SECONDS)
+
+
+def _rule(record: str, expr: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"record": record, "expr": expr}
+    if labels:
+        rule["labels"] = labels
+    return rule
+
+
+def signal_rules(catalog: Catalog) -> list[dict[str, Any]]:
+    """Request rate, error ratio, p50/p95 per (environment, service), and the DR error ratio."""
+    s = promql.signals(catalog)
+    # histogram_quantile is NaN on zero traffic; the comparison drops those samples instead.
+    return [
+        _rule(naming.REQUEST_RATE, s.request_rate()),
+        _rule(naming.ERROR_RATIO, s.error_ratio()),
+        _rule(naming.LATENCY_P50, f"{s.latency_quantile(0.5)} >= 0"),
+        _rule(naming.LATENCY_P95, f"{s.latency_quantile(0.95)} >= 0"),
+        _rule(naming.DR_ERROR_RATIO, promql.dr_error_ratio(catalog),
+              {catalog.metrics.environment_label: catalog.dr.error_ratio.environment}),
+    ]
+
+
+def slo_short_rules(catalog: Catalog) -> list[dict[str, Any]]:
+    """5-minute event increases and the ratios of windows under a day, one rule per SLO kind."""
+    s = promql.signals(catalog)
+    rules: list[dict[str, Any]] = []
+    for kind in kinds(catalog):
+        label = {"slo": kind}
+        total = s.slo_total(kind, catalog.services, "5m")
+        bad = s.slo_bad(kind, catalog.services, "5m")
+        if total is None or bad is None:
+            continue
+        rules.append(_rule(naming.SLO_REQUESTS_5M, total, label))
+        rules.append(_rule(naming.SLO_ERRORS_5M, bad, label))
+    for window in recorded_windows(catalog):
+        if slo.is_long(window):
+            continue
+        for kind in kinds(catalog):
+            expr = s.slo_error_ratio_raw(kind, catalog.services, window)
+            if expr is not None:
+                rules.append(_rule(naming.slo_error_ratio(window), expr, {"slo": kind}))
+    return rules
+
+
+def slo_long_rules(catalog: Catalog) -> list[dict[str, Any]]:
+    """Ratios of windows of a day or more, exact sums of recorded increases; one rule for all kinds."""
+    s = promql.signals(catalog)
+    return [_rule(naming.slo_error_ratio(w), s.slo_error_ratio_recorded(w))
+            for w in recorded_windows(catalog) if slo.is_long(w)]
+
+
+def recording_groups(catalog: Catalog) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = [{"name": SIGNALS_GROUP, "rules": signal_rules(catalog)}]
+    short = slo_short_rules(catalog)
+    if short:
+        groups.append({"name": SLO_SHORT_GROUP, "rules": short})
+    long = slo_long_rules(catalog)
+    if long:
+        group: dict[str, Any] = {"name": SLO_LONG_GROUP}
+        interval = long_group_interval(catalog)
+        if interval:
+            group["interval"] = interval
+        group["rules"] = long
+        groups.append(group)
+    return groups

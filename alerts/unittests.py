@@ -1,0 +1,331 @@
+"""Generated `promtool test rules` files: every alert and tier of the catalog, proven on synthetic series.
+
+SLO file, one test group with three environments side by side (so the long tiers are simulated once):
+- `production`: each objective group's first service burns (a bad-event ratio halfway between the
+  highest tier threshold and 100%) from t=0. Every condition becomes true at 5m, when the first
+  recorded 5-minute increase lands on the `[w:5m]` subquery grid, so tier X fires exactly at
+  5m + for(X): checked one evaluation step before (not firing) and at that instant (exact labels and
+  annotations of every alert firing by then).
+- `zero-traffic`: the same services, counters flat: no alert, every ratio recorded as 0 (not NaN), no
+  latency quantile series.
+- `low-traffic`: the same services, every request bad but fewer than `alerting.min_events` in total:
+  the ratio is 100% and still nothing pages.
+A second, short group lets one service per severity vanish and checks `SLOMetricsAbsent`.
+
+DR file: each trigger below its threshold, then above it from a known step, checked the step before
+`for:` expires and at expiry.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from zarish_obs import naming
+from zarish_obs.alerts import burnrate, common, dr
+from zarish_obs.alerts.recording import recorded_windows, recording_groups
+from zarish_obs.catalog import Catalog, Service
+from zarish_obs.durations import format_duration, parse_duration
+from zarish_obs.errors import ExitCode, ZarishError
+from zarish_obs.promql import Matcher, selector
+from zarish_obs.writers import to_yaml
+
+TESTS_DIR = "tests"
+SLO_TEST_FILE = "zarish-slo.test.yml"
+DR_TEST_FILE = "zarish-dr.test.yml"
+ZERO_ENV = "zero-traffic"
+LOW_ENV = "low-traffic"
+FIRST_TILE = 300  # seconds: the first recorded 5m increase on the subquery grid
+REQUESTS_PER_MINUTE = 100
+ERROR_STATUSES = ("500", "503", "502", "504", "429", "5xx", "error", "failure")
+OK_STATUSES = ("200", "204", "201", "302", "2xx", "ok", "success")
+
+
+def _status(regex: str, candidates: tuple[str, ...], matching: bool) -> str:
+    for value in candidates:
+        if bool(re.fullmatch(regex, value)) == matching:
+            return value
+    what = "matches" if matching else "does not match"
+    raise ZarishError(f"metrics.error_status_regex {regex!r}: no test status value {what} it "
+                      f"(tried {', '.join(candidates)})", ExitCode.DATAERR)
+
+
+def _seconds(duration: str) -> int:
+    return int(parse_duration(duration))
+
+
+def _step(*durations: int) -> int:
+    """The evaluation step: the largest that divides a minute, the 5m tiles and every `for:`."""
+    step = 60
+    for d in durations:
+        step = math.gcd(step, d)
+    return max(step, 1)
+
+
+def _num(value: float) -> str:
+    return common.number(round(value, 9))
+
+
+def _segments(parts: list[tuple[float, int]], start: float = 0.0) -> str:
+    """Counter/gauge values in promtool notation: `(increment, steps)` pieces after a start value."""
+    out = []
+    value = start
+    first = True
+    for inc, steps in parts:
+        if first:
+            out.append(f"{_num(value)}+{_num(inc)}x{steps}")
+            value += inc * steps
+            first = False
+        elif steps > 0:
+            value += inc
+            out.append(f"{_num(value)}+{_num(inc)}x{steps - 1}")
+            value += inc * (steps - 1)
+    return " ".join(out)
+
+
+def _gauge(parts: list[tuple[float, int]]) -> str:
+    """Gauge values: `(value, samples)` pieces."""
+    return " ".join(f"{_num(v)}x{n - 1}" for v, n in parts if n > 0)
+
+
+def _series(metric: str, labels: dict[str, str]) -> str:
+    return selector(metric, [Matcher(k, v) for k, v in labels.items()])
+
+
+def _at(seconds: int) -> str:
+    return format_duration(seconds) if seconds > 0 else "0s"
+
+
+class _Kind:
+    """Synthetic instrumentation of one service for one SLO kind, in the catalog's metric names."""
+
+    def __init__(self, catalog: Catalog):
+        m = catalog.metrics
+        self.m = m
+        self.err = _status(m.error_status_regex, ERROR_STATUSES, True)
+        self.ok = _status(m.error_status_regex, OK_STATUSES, False)
+
+    def labels(self, env: str, svc: str) -> dict[str, str]:
+        return {self.m.environment_label: env, self.m.service_label: svc}
+
+    def series(self, kind: str, env: str, svc: Service, per_step: float, bad_fraction: float, steps: int
+               ) -> list[dict[str, str]]:
+        bad = per_step * bad_fraction
+        good = per_step - bad
+        base = self.labels(env, svc.name)
+        if kind == "availability":
+            return [
+                {"series": _series(self.m.requests_total, {**base, self.m.status_label: self.ok}),
+                 "values": _segments([(good, steps)])},
+                {"series": _series(self.m.requests_total, {**base, self.m.status_label: self.err}),
+                 "values": _segments([(bad, steps)])},
+            ]
+        assert svc.slos.latency is not None
+        hist = self.m.latency_histogram
+        le = repr(float(svc.slos.latency.threshold_seconds))
+        return [
+            {"series": _series(f"{hist}_count", base), "values": _segments([(per_step, steps)])},
+            {"series": _series(f"{hist}_bucket", {**base, "le": le}), "values": _segments([(good, steps)])},
+            {"series": _series(f"{hist}_bucket", {**base, "le": "+Inf"}), "values": _segments([(per_step, steps)])},
+        ]
+
+
+def _service(catalog: Catalog, name: str) -> Service:
+    return next(s for s in catalog.services if s.name == name)
+
+
+def _expected(rule: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    all_labels = {**labels, **rule["labels"]}
+    return {"exp_labels": all_labels,
+            "exp_annotations": {k: common.expand(v, all_labels) for k, v in rule["annotations"].items()}}
+
+
+def _burn_group(catalog: Catalog) -> dict[str, Any] | None:
+    rules = burnrate.firing_rules(catalog)
+    if not rules:
+        return None
+    fors = {t.name: _seconds(burnrate.tier_for(catalog, t)) for _, t, _ in rules}
+    step = _step(FIRST_TILE, *fors.values())
+    end = FIRST_TILE + max(fors.values())
+    steps = end // step
+    kind = _Kind(catalog)
+    prod = catalog.dr.error_ratio.environment
+    per_step = max(REQUESTS_PER_MINUTE, catalog.alerting.min_events) * step / 60
+    # Low traffic: fewer than min_events requests over the whole test, all of them bad.
+    low_per_step = catalog.alerting.min_events / 2 / steps if catalog.alerting.min_events > 1 else 0.0
+    reps: dict[burnrate.ObjectiveGroup, Service] = {}
+    for g, _, _ in rules:
+        reps.setdefault(g, _service(catalog, g.services[0]))
+    series: list[dict[str, str]] = []
+    for g, svc in reps.items():
+        highest = max(g.threshold(t) for gg, t, _ in rules if gg == g)
+        series += kind.series(g.kind, prod, svc, per_step, (1 + highest) / 2, steps)
+        series += kind.series(g.kind, ZERO_ENV, svc, 0.0, 0.0, steps)
+        if low_per_step:
+            series += kind.series(g.kind, LOW_ENV, svc, low_per_step, 1.0, steps)
+
+    alertnames = sorted({burnrate.ALERTNAMES[g.kind] for g in reps})
+    times = sorted({FIRST_TILE + f for f in fors.values()} | {FIRST_TILE + f - step for f in fors.values()})
+    alert_tests = []
+    for t in times:
+        for name in alertnames:
+            exp = [_expected(rule, {**kind.labels(prod, reps[g].name), "slo": g.kind})
+                   for g, tier, rule in rules
+                   if burnrate.ALERTNAMES[g.kind] == name and FIRST_TILE + fors[tier.name] <= t]
+            alert_tests.append({"eval_time": _at(t), "alertname": name, "exp_alerts": exp})
+
+    check = FIRST_TILE * 2
+    expr_tests = []
+    for w in recorded_windows(catalog):
+        expr_tests.append({
+            "expr": _series(naming.slo_error_ratio(w), {catalog.metrics.environment_label: ZERO_ENV}),
+            "eval_time": _at(check),
+            "exp_samples": [{"labels": _series(naming.slo_error_ratio(w),
+                                               {**kind.labels(ZERO_ENV, svc.name), "slo": g.kind}), "value": 0}
+                            for g, svc in reps.items()],
+        })
+    env_zero = {catalog.metrics.environment_label: ZERO_ENV}
+    avail = [svc for g, svc in reps.items() if g.kind == "availability"]
+    if avail:
+        expr_tests.append({"expr": _series(naming.ERROR_RATIO, env_zero), "eval_time": _at(check),
+                           "exp_samples": [{"labels": _series(naming.ERROR_RATIO, kind.labels(ZERO_ENV, s.name)),
+                                            "value": 0} for s in sorted(set(avail), key=lambda s: s.name)]})
+    for quantile in (naming.LATENCY_P50, naming.LATENCY_P95):
+        expr_tests.append({"expr": _series(quantile, env_zero), "eval_time": _at(check), "exp_samples": []})
+    if low_per_step:
+        ratio = naming.slo_error_ratio("1h")
+        expr_tests.append({
+            "expr": _series(ratio, {catalog.metrics.environment_label: LOW_ENV}), "eval_time": _at(check),
+            "exp_samples": [{"labels": _series(ratio, {**kind.labels(LOW_ENV, svc.name), "slo": g.kind}),
+                             "value": 1} for g, svc in reps.items()],
+        })
+    return {
+        "name": "burn-rate tiers fire at 5m + for; zero and low traffic never alert",
+        "interval": _at(step),
+        "input_series": series,
+        "alert_rule_test": alert_tests,
+        "promql_expr_test": expr_tests,
+    }
+
+
+def _absent_group(catalog: Catalog) -> dict[str, Any] | None:
+    rules = burnrate.absent_rules(catalog)
+    if not rules:
+        return None
+    wait = _seconds(catalog.scaled(catalog.alerting.metrics_absent_for))
+    step = _step(wait)
+    vanish_step = max(1, 600 // step)  # data for 10 minutes, then a staleness marker
+    gone = (vanish_step + 1) * step
+    end = gone + wait
+    steps = end // step
+    kind = _Kind(catalog)
+    prod = catalog.dr.error_ratio.environment
+    m = catalog.metrics
+    vanished: list[tuple[str, dict[str, Any]]] = []
+    series = []
+    for rule in rules:
+        names = [s.name for s in catalog.services if s.slo_items()
+                 and ("page" if s.tier == "critical" else "ticket") == rule["labels"]["severity"]]
+        vanished.append((sorted(names)[0], rule))
+    gone_names = {n for n, _ in vanished}
+    for svc in catalog.services:
+        if not svc.slo_items():
+            continue
+        labels = {**kind.labels(prod, svc.name), m.status_label: kind.ok}
+        values = (f"{_segments([(10.0, vanish_step)])} stale" if svc.name in gone_names
+                  else _segments([(10.0, steps)]))
+        series.append({"series": _series(m.requests_total, labels), "values": values})
+    tests = []
+    for t in (end - step, end):
+        exp = [_expected(rule, kind.labels(prod, name)) for name, rule in vanished] if t >= end else []
+        tests.append({"eval_time": _at(t), "alertname": burnrate.ABSENT_ALERT, "exp_alerts": exp})
+    return {"name": "SLOMetricsAbsent fires metrics_absent_for after a service's metrics vanish",
+            "interval": _at(step), "input_series": series, "alert_rule_test": tests}
+
+
+def slo_tests(catalog: Catalog) -> dict[str, Any] | None:
+    groups = [g for g in (_burn_group(catalog), _absent_group(catalog)) if g]
+    if not groups:
+        return None
+    step = min(_seconds(g["interval"]) for g in groups)
+    # promtool evaluates groups in random order unless told: the alerts must see this step's recordings.
+    order = [g["name"] for g in recording_groups(catalog) + burnrate.slo_alert_groups(catalog)]
+    return {"rule_files": [f"../{common.RECORDING_FILE}", f"../{common.SLO_FILE}"],
+            "evaluation_interval": _at(step), "group_eval_order": order, "tests": groups}
+
+
+def dr_tests(catalog: Catalog) -> dict[str, Any]:
+    rules = {r["alert"]: r for r in dr.dr_rules(catalog)}
+    d = catalog.dr
+    for_of = {name: _seconds(r["for"]) if "for" in r else 0 for name, r in rules.items()}
+    step = _step(*[f for f in for_of.values() if f])
+    window = _seconds(dr.error_ratio_window(catalog))
+    # Requests run below the error threshold, then stop for longer than the rate window (so no window
+    # mixes the two regimes and the ratio is always exactly low, 0 or high), then resume above it.
+    low_steps = -(-max(300, window) // step)
+    pause_steps = window // step + 1
+    switch_step = low_steps + pause_steps  # every trigger is above its threshold from the next step on
+    switch = switch_step * step
+    onset = {  # first evaluation at which each condition holds
+        "DRErrorRatioHigh": switch + step,
+        "DRReplicationLagHigh": switch + step,
+        "DRPrimaryRegionUnavailable": switch + step,
+        "DRManualTrigger": switch + step,
+    }
+    rpo = _seconds(d.rpo)
+    backup_fires = (rpo // step + 1) * step  # the backup is from t=0: its age passes the RPO after rpo
+    fires = {name: onset[name] + for_of[name] for name in onset}
+    fires["BackupRPOBreached"] = backup_fires
+    end = max(fires.values())
+    steps = end // step
+    after = steps - switch_step
+
+    m = catalog.metrics
+    env = {m.environment_label: d.error_ratio.environment}
+    thr = d.error_ratio.threshold
+    low, high = 0.4 * thr, min(1.5 * thr, (1 + thr) / 2)
+    per_step = REQUESTS_PER_MINUTE * step / 60
+    ok = _status(m.error_status_regex, OK_STATUSES, False)
+    err = _status(m.error_status_regex, ERROR_STATUSES, True)
+    some_service = catalog.services[0].name
+    req = {**env, m.service_label: some_service}
+    lag = _seconds(d.replication_lag.threshold)
+    primary = catalog.primary_region.name
+    series = [
+        {"series": _series(m.requests_total, {**req, m.status_label: ok}),
+         "values": _segments([(per_step * (1 - low), low_steps), (0, pause_steps), (per_step * (1 - high), after)])},
+        {"series": _series(m.requests_total, {**req, m.status_label: err}),
+         "values": _segments([(per_step * low, low_steps), (0, pause_steps), (per_step * high, after)])},
+        {"series": _series(d.replication_lag.metric, {"instance": "db-replica"}),
+         "values": _gauge([(lag / 2, switch_step + 1), (lag + 60, after)])},
+        {"series": _series(d.primary_region_unavailable.metric, {"region": primary, "instance": "primary-health"}),
+         "values": _gauge([(1, switch_step + 1), (0, after)])},
+        {"series": _series(d.manual_trigger.metric, {}), "values": _gauge([(0, switch_step + 1), (1, after)])},
+        {"series": _series(d.backup.metric, {}), "values": _gauge([(0, steps + 1)])},
+    ]
+    for region in catalog.dr_regions:
+        series.append({"series": _series(d.primary_region_unavailable.metric,
+                                         {"region": region.name, "instance": f"{region.name}-health"}),
+                       "values": _gauge([(1, steps + 1)])})
+    tests = []
+    for name in ("DRErrorRatioHigh", "DRReplicationLagHigh", "DRPrimaryRegionUnavailable", "DRManualTrigger",
+                 "BackupRPOBreached"):
+        rule = rules[name]
+        for t in (fires[name] - step, fires[name]):
+            exp = [_expected(rule, {})] if t >= fires[name] else []
+            tests.append({"eval_time": _at(t), "alertname": name, "exp_alerts": exp})
+    group = {"name": "DR triggers below, then above their thresholds", "interval": _at(step),
+             "input_series": series, "alert_rule_test": tests}
+    return {"rule_files": [f"../{common.DR_FILE}"], "evaluation_interval": _at(step), "tests": [group]}
+
+
+def unit_test_files(catalog: Catalog) -> dict[str, str]:
+    """Test file name (relative to tests/) -> YAML text; rule files are referenced as ../<file>."""
+    out = {DR_TEST_FILE: to_yaml(dr_tests(catalog))}
+    slo = slo_tests(catalog)
+    if slo:
+        out[SLO_TEST_FILE] = to_yaml(slo)
+    return dict(sorted(out.items()))
+
+

@@ -1,0 +1,142 @@
+"""The generated Alertmanager configuration: amtool accepts it, and a real Alertmanager routes and inhibits."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from zarish_obs import procs, promtool
+from zarish_obs.alerts.alertmanager import EmailSettings, SlackSettings, build_alertmanager_config
+from zarish_obs.catalog import Catalog
+from zarish_obs.writers import to_yaml
+
+pytestmark = pytest.mark.real
+
+
+def test_amtool_accepts_every_generated_config(tmp_path: Path, default_catalog: Catalog,
+                                               other_catalogs: dict[str, Catalog]) -> None:
+    email = EmailSettings("oncall@zarishsphere.com", "alertmanager@zarishsphere.com", "smtp.example.org:587",
+                          "alerts")
+    variants = {name: build_alertmanager_config(cat) for name, cat in
+                {"default": default_catalog, **other_catalogs}.items()}
+    variants["default-email-slack"] = build_alertmanager_config(default_catalog, "https://hooks.example.org/x",
+                                                                email, SlackSettings("#zarish-oncall"))
+    assert len(variants) >= 4
+    for name, config in variants.items():
+        path = tmp_path / f"{name}.yml"
+        path.write_text(to_yaml(config))
+        result = promtool.check_alertmanager(path)
+        assert result.ok, f"{name}: {result.output}"
+        assert "SUCCESS" in result.output and "2 inhibit rules" in result.output
+
+
+class _Hook:
+    """A webhook receiver on 127.0.0.1 that records every notification Alertmanager posts."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def delivered(self) -> dict[str, set[str]]:
+        """Receiver -> names (alertname/service) of the alerts it got."""
+        out: dict[str, set[str]] = {}
+        for n in list(self.received):
+            for a in n["alerts"]:
+                out.setdefault(n["receiver"], set()).add(f"{a['labels']['alertname']}/{a['labels'].get('service', '')}")
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hook() -> Iterator[_Hook]:
+    h = _Hook()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def _alert(**labels: str) -> dict[str, Any]:
+    return {"labels": labels, "annotations": {"summary": f"test {labels['alertname']}"}}
+
+
+def test_real_alertmanager_routes_and_inhibits(tmp_path: Path, default_catalog: Catalog, hook: _Hook) -> None:
+    # Time-compressed so group_wait is a second; routing and inhibition are what is under test.
+    cat = default_catalog.model_copy(update={"time_scale": 0.01})
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(to_yaml(build_alertmanager_config(cat, webhook_url=hook.url)))
+    assert promtool.check_alertmanager(config).ok
+    am = procs.start_alertmanager(config, tmp_path / "am-data")
+    slo = {"slo": "availability", "objective": "99.5", "slo_window": "30d"}
+    page = {"severity": "page", "long_window": "1h", "short_window": "5m"}
+    ticket = {"severity": "ticket", "long_window": "1d", "short_window": "2h"}
+    alerts = [
+        _alert(alertname="DRManualTrigger", dr_trigger="manual", severity="critical"),
+        _alert(alertname="SLOErrorBudgetBurn", service="pharmacy", environment="production", **slo, **page),
+        # same SLO, ticket tier: silenced by the firing page tier
+        _alert(alertname="SLOErrorBudgetBurn", service="pharmacy", environment="production", **slo, **ticket),
+        # a page-tier burn in staging opens a ticket instead of paging
+        _alert(alertname="SLOErrorBudgetBurn", service="billing", environment="staging", **slo, **page),
+        _alert(alertname="BackupRPOBreached", severity="warning"),
+        # the primary region is down: its per-service alerts are inhibited
+        _alert(alertname="DRPrimaryRegionUnavailable", dr_trigger="primary_region_unavailable",
+               severity="critical", region="dhaka"),
+        _alert(alertname="SLOMetricsAbsent", service="laboratory", environment="production", severity="ticket",
+               region="dhaka"),
+    ]
+    try:
+        r = requests.post(f"{am.url}/api/v2/alerts", json=alerts, timeout=5)
+        assert r.status_code == 200, r.text
+        expected = {
+            "zarish-dr": {"DRManualTrigger/", "DRPrimaryRegionUnavailable/"},
+            "zarish-page": {"SLOErrorBudgetBurn/pharmacy"},
+            "zarish-ticket": {"SLOErrorBudgetBurn/billing", "BackupRPOBreached/"},
+        }
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(not want <= hook.delivered().get(rcv, set())
+                                                  for rcv, want in expected.items()):
+            time.sleep(0.2)
+        got = hook.delivered()
+        for receiver, want in expected.items():
+            assert want <= got.get(receiver, set()), (receiver, got)
+
+        state = requests.get(f"{am.url}/api/v2/alerts", timeout=5).json()
+        by_key = {(a["labels"]["alertname"], a["labels"].get("service", ""), a["labels"].get("severity")): a
+                  for a in state}
+        ticket_alert = by_key[("SLOErrorBudgetBurn", "pharmacy", "ticket")]
+        assert ticket_alert["status"]["state"] == "suppressed" and ticket_alert["status"]["inhibitedBy"]
+        absent = by_key[("SLOMetricsAbsent", "laboratory", "ticket")]
+        assert absent["status"]["state"] == "suppressed" and absent["status"]["inhibitedBy"]
+        assert by_key[("SLOErrorBudgetBurn", "pharmacy", "page")]["status"]["state"] == "active"
+        delivered = set().union(*hook.delivered().values())
+        assert "SLOMetricsAbsent/laboratory" not in delivered
+        assert all(a["labels"]["severity"] != "ticket" or a["labels"].get("service") != "pharmacy"
+                   for n in hook.received for a in n["alerts"])
+    finally:
+        am.stop()

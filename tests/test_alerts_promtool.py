@@ -1,0 +1,134 @@
+"""Every generated rule file passes `promtool check rules`; the generated and hand-written unit tests pass
+with the real promtool, and fail when the rules they guard are broken."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zarish_obs import promtool
+from zarish_obs.alerts.render import DR_FILE, RECORDING_FILE, SLO_FILE, render, rule_files
+from zarish_obs.alerts.unittests import DR_TEST_FILE, SLO_TEST_FILE, TESTS_DIR
+from zarish_obs.catalog import Catalog
+from zarish_obs.cli import main
+from zarish_obs.writers import to_yaml, write_files
+
+pytestmark = pytest.mark.real
+MINIMAL = Path(__file__).resolve().parent / "data" / "catalogs" / "minimal.yaml"
+HAND_WRITTEN = Path(__file__).resolve().parent / "promtool" / "dr-triggers.test.yml"
+
+
+def _catalogs(default_catalog: Catalog, other_catalogs: dict[str, Catalog]) -> dict[str, Catalog]:
+    scaled = default_catalog.model_copy(update={"time_scale": 0.5})  # the local stack's compressed time
+    return {"default": default_catalog, **other_catalogs, "default-time-scale-0.5": scaled}
+
+
+def _write(tmp: Path, catalog: Catalog) -> Path:
+    write_files(tmp, render(catalog, "files"))
+    return tmp
+
+
+def _unit(work: Path, test_file: str) -> str:
+    result = promtool.test_rules(work / TESTS_DIR / test_file, cwd=work / TESTS_DIR)
+    return "SUCCESS" if result.ok else result.output
+
+
+def test_every_rule_file_and_format_passes_promtool_check(tmp_path: Path, default_catalog: Catalog,
+                                                         other_catalogs: dict[str, Catalog]) -> None:
+    cats = _catalogs(default_catalog, other_catalogs)
+    assert len(cats) >= 3
+    for name, cat in cats.items():
+        paths = []
+        for file, text in rule_files(cat).items():
+            paths.append(tmp_path / f"{name}-{file}")
+            paths[-1].write_text(text)
+        cm = yaml.safe_load(render(cat, "configmap")["prometheus-rules-configmap.yaml"])
+        for file, text in cm["data"].items():
+            paths.append(tmp_path / f"{name}-cm-{file}")
+            paths[-1].write_text(text)
+        for doc in yaml.safe_load_all(render(cat, "operator")["prometheusrules.yaml"]):
+            paths.append(tmp_path / f"{name}-op-{doc['metadata']['name']}.yml")
+            paths[-1].write_text(to_yaml(doc["spec"]))
+        result = promtool.check_rules(*paths)
+        assert result.ok, f"{name}: {result.output}"
+        assert result.output.count("SUCCESS") == len(paths)
+
+
+@pytest.mark.parametrize("which", ["default", "minimal", "custom-labels", "default-time-scale-0.5"])
+def test_generated_unit_tests_pass(which: str, tmp_path: Path, default_catalog: Catalog,
+                                   other_catalogs: dict[str, Catalog]) -> None:
+    work = _write(tmp_path, _catalogs(default_catalog, other_catalogs)[which])
+    assert _unit(work, DR_TEST_FILE) == "SUCCESS"
+    assert _unit(work, SLO_TEST_FILE) == "SUCCESS"
+
+
+def _replace(old: str, new: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        assert old in text, old
+        return text.replace(old, new)
+    return edit
+
+
+# Each mutation breaks one property the generated tests claim to prove; the tests must notice.
+MUTATIONS = {
+    "min-events guard dropped": (SLO_FILE, SLO_TEST_FILE, _replace(">= 20\n", ">= 0\n")),
+    "zero traffic gives no 0 (NaN-style gap)": (
+        RECORDING_FILE, SLO_TEST_FILE,
+        _replace(" or (sum_over_time(environment_service:zarish_slo_requests:increase5m[1d:5m]) * 0)", "")),
+    "page tier waits a minute longer": (SLO_FILE, SLO_TEST_FILE, _replace("for: 2m", "for: 3m")),
+    "ticket tier threshold too high": (SLO_FILE, SLO_TEST_FILE,
+                                       _replace("> (0.9333 * 0.005)", "> (0.9333 * 0.9)")),
+    "DR error threshold raised": (DR_FILE, DR_TEST_FILE, _replace("> 0.1\n", "> 0.2\n")),
+    "region for shortened": (DR_FILE, DR_TEST_FILE, _replace("for: 30m", "for: 29m")),
+    "manual trigger removed": (DR_FILE, DR_TEST_FILE, _replace("max(zarish_dr_manual_trigger) == 1",
+                                                               "max(zarish_dr_manual_trigger) == 2")),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_generated_unit_tests_catch_broken_rules(mutation: str, tmp_path: Path,
+                                                 other_catalogs: dict[str, Catalog]) -> None:
+    work = _write(tmp_path, other_catalogs["minimal"])  # one service: the fastest full run
+    rule_file, test_file, edit = MUTATIONS[mutation]
+    assert _unit(work, test_file) == "SUCCESS"
+    (work / rule_file).write_text(edit((work / rule_file).read_text()))
+    assert promtool.check_rules(work / rule_file).ok, "the mutation must still be a valid rule file"
+    assert _unit(work, test_file) != "SUCCESS"
+
+
+def test_hand_written_dr_trigger_tests_pass(tmp_path: Path, default_catalog: Catalog) -> None:
+    shutil.copy(HAND_WRITTEN, tmp_path / HAND_WRITTEN.name)
+    (tmp_path / DR_FILE).write_text(rule_files(default_catalog)[DR_FILE])
+    result = promtool.test_rules(tmp_path / HAND_WRITTEN.name, cwd=tmp_path)
+    assert result.ok, result.output
+    # ... and they notice a DR plan number being wrong.
+    (tmp_path / DR_FILE).write_text(rule_files(default_catalog)[DR_FILE].replace("for: 5m", "for: 8m"))
+    broken = promtool.test_rules(tmp_path / HAND_WRITTEN.name, cwd=tmp_path)
+    assert not broken.ok and "DRErrorRatioHigh" in broken.output
+
+
+def test_cli_alerts_test_passes_and_reports(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["alerts", "test", "--catalog", str(MINIMAL), "--format", "json", "--keep", str(tmp_path)]) == 0
+    report = yaml.safe_load(capsys.readouterr().out)
+    assert report["ok"] is True
+    assert [c["check"] for c in report["checks"]].count("promtool test rules") == 2
+    assert (tmp_path / "tests" / SLO_TEST_FILE).exists()
+
+
+def test_cli_alerts_test_exits_1_when_a_check_fails(capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import zarish_obs.alerts.cli as cli
+
+    def broken(catalog: Catalog, fmt: str = "files", *args: object) -> dict[str, str]:
+        files = render(catalog, fmt)
+        files[DR_FILE] = files[DR_FILE].replace("> 0.1\n", "> 0.5\n")
+        return files
+
+    monkeypatch.setattr(cli, "render", broken)
+    assert main(["alerts", "test", "--catalog", str(MINIMAL)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  promtool test rules   tests/zarish-dr.test.yml" in out and "DRErrorRatioHigh" in out
