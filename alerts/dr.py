@@ -12,18 +12,11 @@ from typing import Any
 from zarish_obs import promql
 from zarish_obs.alerts import common
 from zarish_obs.catalog import Catalog
-from zarish_obs.durations import format_duration, parse_duration
+from zarish_obs.durations import parse_duration
 
 GROUP = "zarish-dr-triggers"
-REPLICATION_LAG_FOR = "1m"
-MIN_RATE_WINDOW_SECONDS = 60
-
-
-def error_ratio_window(catalog: Catalog) -> str:
-    """Four scrape intervals, at least a minute: short enough that `for:` dominates, long enough to never
-    come back empty between two scrapes (which would reset the pending alert)."""
-    scrape = parse_duration(catalog.prometheus.scrape_interval)
-    return format_duration(max(MIN_RATE_WINDOW_SECONDS, 4 * scrape))
+REPLICATION_LAG_FOR = promql.DR_REPLICATION_LAG_FOR
+error_ratio_window = promql.dr_error_ratio_window
 
 
 def failover_text(catalog: Catalog) -> str:

@@ -13,14 +13,10 @@ from dataclasses import dataclass
 
 from zarish_obs import naming, promql, slo
 from zarish_obs.catalog import Catalog
-from zarish_obs.durations import format_duration, parse_duration
+from zarish_obs.durations import parse_duration
 
 PROBE = "slo_recorded_kinds"
-# The alert rules' own choices (zarish_obs.alerts.dr), mirrored because the monitor never imports the
-# alerts package: replication lag must stay above the threshold for a minute, and the error-ratio rate
-# window is four scrapes but at least a minute.
-REPLICATION_LAG_FOR = "1m"
-MIN_RATE_WINDOW_SECONDS = 60
+REPLICATION_LAG_FOR = promql.DR_REPLICATION_LAG_FOR
 SLO_LABEL = "slo"
 KINDS = ("availability", "latency")
 
@@ -54,13 +50,7 @@ def event_windows(catalog: Catalog) -> list[str]:
     return sorted({slo.normalise(t.long_window) for t in slo.TIERS}, key=parse_duration)
 
 
-def dr_rate_window(catalog: Catalog) -> str:
-    """Error-ratio window of the DR trigger: four scrape intervals, at least a minute (1m at 15s).
-
-    Short on purpose: "above 10% for 5 minutes" then means five minutes of errors, not five minutes
-    of a 5-minute average (which would need 8m20s of 15% errors before it held).
-    """
-    return format_duration(max(MIN_RATE_WINDOW_SECONDS, 4 * parse_duration(catalog.prometheus.scrape_interval)))
+dr_rate_window = promql.dr_error_ratio_window
 
 
 def recorded_probe(catalog: Catalog, environment: str) -> Query:

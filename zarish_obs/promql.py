@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from zarish_obs import naming
 from zarish_obs.catalog import Catalog, Metrics, Service
+from zarish_obs.durations import format_duration, parse_duration
 
 _OPS = ("=", "!=", "=~", "!~")
 
@@ -195,6 +196,22 @@ def signals(catalog: Catalog) -> Signals:
 
 
 # -- DR triggers ------------------------------------------------------------------------------------------
+# Shared by the DR alert rules and the monitor so "for 5 minutes" means the same in both.
+DR_REPLICATION_LAG_FOR = "1m"  # the lag must stay above the threshold this long
+_DR_MIN_RATE_WINDOW_SECONDS = 60
+
+
+def dr_error_ratio_window(catalog: Catalog) -> str:
+    """Rate window of the DR error-ratio trigger: four scrapes, at least a minute (1m at 15s).
+
+    Short on purpose: "above 10% for 5 minutes" then means five minutes of errors, not five minutes of a
+    5-minute average (which would need 8m20s of 15% errors before it held); four scrapes keep it from
+    coming back empty between two scrapes, which would reset a pending alert.
+    """
+    scrape = parse_duration(catalog.prometheus.scrape_interval)
+    return format_duration(max(_DR_MIN_RATE_WINDOW_SECONDS, 4 * scrape))
+
+
 def dr_error_ratio(catalog: Catalog, window: str = "5m") -> str:
     """Error ratio of all services together in the DR environment (production): one series, no labels."""
     s = signals(catalog)
