@@ -112,6 +112,7 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
     while time.monotonic() < deadline:
         _reap(pid)
         if not pid_alive(pid):
+            _reap(pid)  # it may have become a zombie after the first reap
             return
         time.sleep(0.05)
     for t in targets:
@@ -120,6 +121,7 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
     for _ in range(100):
         _reap(pid)
         if not pid_alive(pid):
+            _reap(pid)
             return
         time.sleep(0.02)
 

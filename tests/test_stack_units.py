@@ -1,0 +1,331 @@
+"""The local stack's parts one at a time: workload description, exporter traffic, scenarios, configs,
+receiver, state directory. Fast; the real binaries check what they would read."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import catalog_file
+from zarish_obs import procs, promtool
+from zarish_obs.catalog import Catalog, load_catalog
+from zarish_obs.errors import CatalogError
+from zarish_obs.scrape.kubernetes import pod_relabel_configs
+from zarish_obs.stack import configs, scenarios
+from zarish_obs.stack.exporter import Infra, PodTraffic
+from zarish_obs.stack.layout import Component, Layout, StackState, cmdline_mentions, proc_starttime
+from zarish_obs.stack.observe import received
+from zarish_obs.stack.workload import (
+    buckets,
+    pod_keys,
+    pod_targets,
+    probe_urls,
+    status_codes,
+    workload_config,
+)
+from zarish_obs.writers import to_yaml
+
+
+def _workload(cat: Catalog, tmp: Path, base_port: int = 20000) -> dict:
+    ports = {key: base_port + i for i, key in enumerate(pod_keys(cat))}
+    return workload_config(cat, ports, base_port - 1, str(tmp / "scenario.json"), "http://127.0.0.1:9")
+
+
+def _all_catalogs(default_catalog: Catalog, other_catalogs: dict[str, Catalog]) -> list[Catalog]:
+    return [default_catalog, *other_catalogs.values()]
+
+
+def test_workload_has_a_pod_per_service_and_environment(default_catalog, other_catalogs, tmp_path):
+    for cat in _all_catalogs(default_catalog, other_catalogs):
+        wl = _workload(cat, tmp_path)
+        pods = wl["pods"]
+        assert {(p["service"], p["environment"]) for p in pods} == {
+            (s.name, e.name) for s in cat.services for e in cat.environments}
+        assert len({p["port"] for p in pods}) == len(pods)
+        dr_env = cat.dr.error_ratio.environment
+        assert {p["environment"] for p in pods if p["affected"]} == {dr_env}
+        targets = pod_targets(wl)
+        assert len(targets) == len(pods) + 1
+        for t in targets:
+            assert t.address.startswith("127.0.0.1:")
+            assert t.annotations["prometheus.io/scrape"] == "true"
+            assert t.address.endswith(":" + t.annotations["prometheus.io/port"])
+        probes = probe_urls(wl)
+        assert set(probes) == {r.name for r in cat.regions}
+        for region in cat.regions:
+            assert len(probes[region.name]) == max(1, len(region.probes))
+
+
+def test_status_codes_follow_the_catalog_error_regex(other_catalogs):
+    ok, errors = status_codes(other_catalogs["custom-labels"].metrics.error_status_regex)
+    assert ok and errors
+    assert all(c.startswith("5") for c in errors)
+    assert not any(c.startswith("5") or c == "429" for c in ok)
+    assert status_codes("2..|5..")[0] == ["304", "404"]
+    with pytest.raises(CatalogError):
+        status_codes("...")
+    with pytest.raises(CatalogError):
+        status_codes("4..")
+
+
+def test_buckets_include_every_latency_threshold(default_catalog, other_catalogs):
+    for cat in _all_catalogs(default_catalog, other_catalogs):
+        bounds = buckets(cat)
+        assert bounds == sorted(set(bounds))
+        for svc in cat.services:
+            if svc.slos.latency:
+                assert svc.slos.latency.threshold_seconds in bounds
+
+
+def _pod(wl: dict, service: str, environment: str) -> dict:
+    return next(p for p in wl["pods"] if p["service"] == service and p["environment"] == environment)
+
+
+def _run(traffic: PodTraffic, scenario: str, seconds: int, start: float) -> float:
+    for t in range(1, seconds + 1):
+        traffic.advance(start + t, scenarios.get(scenario))
+    return start + seconds
+
+
+def _parse(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_exporter_exposition_passes_promtool_check_metrics(default_catalog, other_catalogs, tmp_path):
+    for cat in _all_catalogs(default_catalog, other_catalogs):
+        wl = _workload(cat, tmp_path)
+        pod = wl["pods"][0]
+        traffic = PodTraffic(pod, wl)
+        _run(traffic, "healthy", 30, traffic.last)
+        text = traffic.render()
+        result = promtool.check_metrics(text)
+        assert result.ok, result.output
+        m = cat.metrics
+        assert f'{m.requests_total}{{{m.service_label}="{pod["service"]}",{m.status_label}="200"' in text
+        assert f'{m.latency_histogram}_bucket{{{m.service_label}="{pod["service"]}"' in text
+
+
+def test_traffic_shares_follow_the_scenario_and_counters_only_grow(default_catalog, tmp_path):
+    wl = _workload(default_catalog, tmp_path)
+    m = default_catalog.metrics
+    prod = _pod(wl, "patient-registry", "production")
+    staging = _pod(wl, "patient-registry", "staging")
+    a, b = PodTraffic(prod, wl), PodTraffic(staging, wl)
+    start = a.last = b.last = 1_000_000.0
+    previous: dict[str, float] = {}
+
+    def errors_and_total(t: PodTraffic) -> tuple[float, float]:
+        values = _parse(t.render())
+        for key, value in values.items():
+            if key.endswith("_total") or "_bucket" in key or key.endswith("_count"):
+                assert value >= previous.get(key, 0), f"{key} went down"
+                previous[key] = value
+        total = sum(v for k, v in values.items() if k.startswith(m.requests_total + "{"))
+        bad = sum(v for k, v in values.items() if k.startswith(m.requests_total + "{") and 'status="5' in k)
+        return bad, total
+
+    now = _run(a, "healthy", 600, start)
+    _run(b, "healthy", 600, start)
+    bad0, total0 = errors_and_total(a)
+    budget = prod["error_budget"]
+    assert total0 == pytest.approx(prod["rate"] * 600, rel=0.15)
+    assert bad0 / total0 < budget  # healthy stays well inside the budget
+    _run(a, "error-storm", 600, now)
+    _run(b, "error-storm", 600, now)
+    bad1, total1 = errors_and_total(a)
+    assert (bad1 - bad0) / (total1 - total0) == pytest.approx(0.5, abs=0.02)
+    bad_b, total_b = errors_and_total(b)
+    assert bad_b / total_b < staging["error_budget"]  # only the DR environment is affected
+
+
+def _share_above(traffic: PodTraffic, threshold: float) -> float:
+    values = _parse(traffic.render())
+    bucket = next(v for k, v in values.items() if "_bucket" in k and f'le="{float(threshold)!r}"' in k)
+    count = next(v for k, v in values.items() if k.split("{")[0].endswith("_count"))
+    return 1 - bucket / count
+
+
+def test_slow_scenario_pushes_latency_over_the_threshold(default_catalog, tmp_path):
+    wl = _workload(default_catalog, tmp_path)
+    pod = _pod(wl, "auth-gateway", "production")
+    threshold = pod["latency_threshold"]
+    healthy, slow = PodTraffic(pod, wl), PodTraffic(pod, wl)
+    start = healthy.last = slow.last = 1_000_000.0
+    _run(healthy, "healthy", 600, start)
+    _run(slow, "slow", 600, start)
+    assert _share_above(healthy, threshold) < 0.1 * (1 - 99.0 / 100)
+    # log-normal, median twice the threshold, sigma 0.5: P(X > t) = Phi(ln 2 / 0.5)
+    expected = 0.5 * (1 + math.erf(math.log(2) / 0.5 / math.sqrt(2)))
+    assert _share_above(slow, threshold) == pytest.approx(expected, abs=0.01)
+
+
+def test_infra_follows_the_scenario(default_catalog, tmp_path):
+    wl = _workload(default_catalog, tmp_path)
+    file = Path(wl["scenario_file"])
+    infra = Infra(wl, scenarios.ScenarioFile(file))
+    primary = default_catalog.primary_region.name
+    paths = {h["region"]: h["path"] for h in wl["infra"]["health"]}
+    scenarios.write_scenario(file, "healthy")
+    assert infra.lag_seconds() < 300 and infra.health(paths[primary]) == 200
+    assert infra.backup_age() < 3600 * default_catalog.time_scale
+    scenarios.write_scenario(file, "replication-lag")
+    assert infra.lag_seconds() > 300
+    scenarios.write_scenario(file, "region-down")
+    assert infra.health(paths[primary]) == 503
+    assert infra.health(paths["chittagong"]) == 200
+    assert infra.health("/health/nowhere/0") is None
+    scenarios.write_scenario(file, "backup-stale")
+    assert infra.backup_age() > 3600
+
+
+def test_scenario_file_is_reread_and_survives_garbage(tmp_path):
+    file = tmp_path / "scenario.json"
+    watched = scenarios.ScenarioFile(file)
+    assert watched.get().name == "healthy"
+    scenarios.write_scenario(file, "error-storm")
+    assert watched.get().name == "error-storm"
+    file.write_text("{not json")
+    assert watched.get().name == "error-storm"
+    scenarios.write_scenario(file, "slow")
+    assert watched.get().name == "slow"
+    with pytest.raises(ValueError, match="unknown scenario"):
+        scenarios.get("meteor-strike")
+    assert scenarios.names() == ["healthy", "error-storm", "replication-lag", "region-down", "slow",
+                                 "backup-stale"]
+
+
+def test_time_compressed_catalog_is_labelled(default_catalog):
+    same = configs.local_catalog(default_catalog, 1.0)
+    assert same.prometheus == default_catalog.prometheus and configs.compression_note(same) is None
+    fast = configs.local_catalog(default_catalog, 0.02)
+    assert fast.time_scale == 0.02
+    assert (fast.prometheus.scrape_interval, fast.prometheus.evaluation_interval) == ("1s", "1s")
+    assert fast.scaled(fast.dr.error_ratio.for_) == "6s"
+    note = configs.compression_note(fast) or ""
+    assert note.startswith("TIME-COMPRESSED") and "5m -> 6s" in note and "30m -> 36s" in note
+    with pytest.raises(ValueError):
+        configs.local_catalog(default_catalog, 0)
+
+
+def test_local_prometheus_config_passes_promtool_with_the_plans_relabelling(default_catalog, other_catalogs,
+                                                                             tmp_path):
+    for cat in _all_catalogs(default_catalog, other_catalogs):
+        local = configs.local_catalog(cat, 0.02)
+        wl = _workload(local, tmp_path)
+        rules = tmp_path / "rules.yml"
+        rules.write_text("groups: []\n")
+        prom = configs.prometheus_config(local, wl, alertmanager="127.0.0.1:1", blackbox="127.0.0.1:2",
+                                         pushgateway="127.0.0.1:3", rule_files=[str(rules)])
+        path = tmp_path / f"{cat.name}.yml"
+        path.write_text(to_yaml(prom))
+        result = promtool.check_config(path)
+        assert result.ok, result.output
+        assert result.note == ""  # no Kubernetes SD left: the real, unmodified file was checked
+        jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+        pods = jobs["kubernetes-pods"]
+        assert pods["relabel_configs"] == pod_relabel_configs()
+        assert len(pods["static_configs"]) == len(cat.services) * len(cat.environments) + 1
+        probed = {t for g in jobs["region-probes"]["static_configs"] for t in g["targets"]}
+        assert probed == {u for urls in probe_urls(wl).values() for u in urls}
+        assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:1"]
+        assert prom["global"]["scrape_interval"] == "1s"
+        assert all("127.0.0.1" in t for j in prom["scrape_configs"] for g in j.get("static_configs", [])
+                   for t in g["targets"])
+
+
+def test_blackbox_config_is_accepted_by_the_blackbox_exporter(default_catalog, tmp_path):
+    path = tmp_path / "blackbox.yml"
+    path.write_text(to_yaml(configs.blackbox_config(default_catalog)))
+    proc = subprocess.run([procs.binary("blackbox"), f"--config.file={path}", "--config.check"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    path.write_text("modules: {http_2xx: {prober: http, htttp: {}}}\n")  # a typo must be caught
+    bad = subprocess.run([procs.binary("blackbox"), f"--config.file={path}", "--config.check"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0
+
+
+def test_receiver_records_every_notification(tmp_path):
+    port = procs.free_port()
+    file = tmp_path / "received.jsonl"
+    proc = procs.start("receiver", [sys.executable, "-m", "zarish_obs.stack.receiver", str(file), str(port)],
+                       tmp_path / "receiver.log", f"http://127.0.0.1:{port}", "/-/ready")
+    with procs.running(proc):
+        payload = {"version": "4", "status": "firing", "alerts": [
+            {"status": "firing", "labels": {"alertname": "DRErrorRatioHigh", "dr_trigger": "error_ratio"},
+             "annotations": {"summary": "s"}, "startsAt": "2030-01-01T00:00:00.123456789Z"},
+            {"status": "resolved", "labels": {"alertname": "Other"}, "startsAt": "2020-01-01T00:00:00Z"}]}
+        r = requests.post(f"http://127.0.0.1:{port}/alerts", json=payload, timeout=5)
+        assert r.status_code == 200
+        requests.post(f"http://127.0.0.1:{port}/alerts", data=b"not json", timeout=5)
+        got = received(file, "DRErrorRatioHigh")
+        assert [a["labels"]["dr_trigger"] for a in got] == ["error_ratio"]
+        assert received(file, "DRErrorRatioHigh", since=time.time()) == got  # startsAt is in 2030
+        assert received(file, "Other") == []  # resolved, not firing
+        assert received(file, "Other", status="resolved")[0]["labels"]["alertname"] == "Other"
+        listed = requests.get(f"http://127.0.0.1:{port}/alerts", timeout=5).json()
+        assert len(listed) == 2 and listed[1]["payload"] == "not json"
+
+
+def test_state_round_trip_and_pid_reuse_guard(tmp_path):
+    layout = Layout(tmp_path / "s")
+    me = Component("self", "receiver", 1, "http://127.0.0.1:1", "/", pid=os.getpid(),
+                   starttime=proc_starttime(os.getpid()))
+    state = StackState(dir=str(layout.root), catalog="c.yaml", catalog_name="n", time_scale=0.5, started_at=1.0)
+    layout.record(state, me)
+    back = layout.read_state()
+    assert back is not None and back.to_json() == state.to_json()
+    assert layout.pid_files() == {"self": os.getpid()}
+    assert back.components["self"].alive()
+    reused = Component("x", "receiver", 1, "", "/", pid=os.getpid(), starttime="1")
+    assert not reused.alive()  # same PID, different process start time: not ours
+    assert cmdline_mentions(os.getpid(), ["pytest", "python"])
+    assert not cmdline_mentions(os.getpid(), ["prometheus-alertmanager"])
+    layout.state_file.write_text("{broken")
+    with pytest.raises(Exception, match="unreadable stack state"):
+        layout.read_state()
+    layout.forget()
+    assert layout.read_state() is None and layout.pid_files() == {}
+
+
+def test_exporter_processes_serve_the_workload(tmp_path):
+    cat = load_catalog(catalog_file("minimal.yaml"))
+    ports = {key: procs.free_port() for key in pod_keys(cat)}
+    infra_port = procs.free_port()
+    file = tmp_path / "scenario.json"
+    scenarios.write_scenario(file, "healthy")
+    wl = workload_config(cat, ports, infra_port, str(file), "http://127.0.0.1:9")
+    (tmp_path / "workload.json").write_text(json.dumps(wl))
+    svc = cat.services[0].name
+    base = [sys.executable, "-m", "zarish_obs.stack.exporter", str(tmp_path / "workload.json")]
+    port = next(iter(ports.values()))
+    exporter = procs.start("exporter", [*base, "--service", svc], tmp_path / "e.log", f"http://127.0.0.1:{port}",
+                           "/-/ready")
+    infra = procs.start("infra", [*base, "--infra"], tmp_path / "i.log", f"http://127.0.0.1:{infra_port}", "/metrics")
+    with procs.running(exporter), procs.running(infra):
+        first = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert promtool.check_metrics(first).ok
+        time.sleep(1.1)
+        scenarios.write_scenario(file, "error-storm")
+        time.sleep(1.1)
+        second = _parse(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+        assert sum(v for k, v in second.items() if 'status="5' in k) >= 10  # ~20 req/s, half failing
+        health = f"http://127.0.0.1:{infra_port}/health/{cat.primary_region.name}/0"
+        assert requests.get(health, timeout=5).status_code == 200
+        scenarios.write_scenario(file, "region-down")
+        assert requests.get(health, timeout=5).status_code == 503
+        lag = requests.get(f"http://127.0.0.1:{infra_port}/metrics", timeout=5).text
+        assert promtool.check_metrics(lag).ok and cat.dr.replication_lag.metric in lag

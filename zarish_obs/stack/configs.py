@@ -1,0 +1,71 @@
+"""The local stack's configuration files, built by the same builders production uses (pure functions).
+
+Only three things differ from the cluster: addresses are loopback ports, the Kubernetes pods are
+static targets carrying the same `__meta_kubernetes_*` labels (so the DR plan's relabelling runs
+unchanged), and a time-compressed catalog makes Prometheus re-send firing alerts every few seconds.
+Alertmanager's config is used exactly as generated (its builder already compresses the grouping
+timers of a time-compressed catalog).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zarish_obs.catalog import Catalog
+from zarish_obs.durations import parse_duration
+from zarish_obs.scrape.config import Topology, build_prometheus_config
+from zarish_obs.stack.workload import pod_targets, probe_urls
+
+# How often Prometheus re-sends firing alerts (default 1m): short, so an Alertmanager that was down
+# hears about every firing alert within seconds of coming back.
+LOCAL_RESEND_DELAY = "2s"
+
+
+def local_catalog(catalog: Catalog, time_scale: float) -> Catalog:
+    """The catalog the stack runs: `time_scale` set and, when compressed, scrape/evaluation intervals too."""
+    if not 0 < time_scale <= 1:
+        raise ValueError("time scale must be in (0, 1]")
+    cat = catalog.model_copy(update={"time_scale": time_scale})
+    if time_scale == 1:
+        return cat
+    p = cat.prometheus
+    prom = p.model_copy(update={"scrape_interval": cat.scaled(p.scrape_interval),
+                                "evaluation_interval": cat.scaled(p.evaluation_interval),
+                                "scrape_timeout": cat.scaled(p.scrape_timeout)})
+    return cat.model_copy(update={"prometheus": prom})
+
+
+def compression_note(catalog: Catalog) -> str | None:
+    """The one line every compressed run prints, so nobody mistakes it for real-time behaviour."""
+    if catalog.time_scale == 1:
+        return None
+    dr = catalog.dr
+    examples = [dr.error_ratio.for_, dr.primary_region_unavailable.for_, catalog.alerting.metrics_absent_for]
+    shown = ", ".join(f"{d} -> {catalog.scaled(d)}" for d in dict.fromkeys(examples))
+    speed = round(1 / catalog.time_scale, 1)
+    return (f"TIME-COMPRESSED RUN (time scale {catalog.time_scale:g}, {speed:g}x): alert `for:` durations and "
+            f"DR trigger windows are shortened ({shown}); scrape and evaluation every "
+            f"{catalog.prometheus.scrape_interval}. Rate windows are not compressed. For demos and tests only.")
+
+
+def prometheus_config(catalog: Catalog, workload: dict[str, Any], *, alertmanager: str, blackbox: str,
+                      pushgateway: str, rule_files: list[str]) -> dict[str, Any]:
+    """prometheus.yml for the stack: the production builder with a loopback topology."""
+    topo = Topology(alertmanagers=[alertmanager], rule_files=rule_files, blackbox=blackbox,
+                    pushgateway=pushgateway, pods=pod_targets(workload), probes=probe_urls(workload),
+                    cluster_jobs=False)
+    return build_prometheus_config(catalog, topo)
+
+
+def prometheus_flags(catalog: Catalog) -> list[str]:
+    if catalog.time_scale == 1:
+        return []
+    return [f"--rules.alert.resend-delay={LOCAL_RESEND_DELAY}"]
+
+
+def blackbox_config(catalog: Catalog) -> dict[str, Any]:
+    """The one module the region probes use: HTTP GET, any 2xx is success."""
+    timeout = min(parse_duration(catalog.prometheus.scrape_timeout), 5.0)
+    return {"modules": {catalog.prometheus.blackbox_module: {
+        "prober": "http", "timeout": f"{max(timeout, 1.0):g}s",
+        "http": {"preferred_ip_protocol": "ip4", "valid_status_codes": [], "method": "GET"}}}}

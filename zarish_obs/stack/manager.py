@@ -1,0 +1,371 @@
+"""`stack up / status / down / scenario / restart`: the local stack's processes, started and stopped by PID.
+
+Every server listens on 127.0.0.1 on a free port. Each start is recorded (PID file, then
+`state.json`) the moment it succeeds, so `down` stops exactly what `up` started, also after `up`
+itself crashed half-way; a PID is only signalled while its kernel start time still matches the one
+recorded, so a PID reused by an unrelated process is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from zarish_obs import procs, promtool
+from zarish_obs.catalog import Catalog, parse_catalog
+from zarish_obs.durations import parse_duration
+from zarish_obs.errors import ExitCode, ZarishError
+from zarish_obs.stack import configs, history, scenarios
+from zarish_obs.stack.layout import Component, Layout, StackState, cmdline_mentions, proc_starttime
+from zarish_obs.stack.workload import INFRA, exporter_name, pod_key, pod_keys, workload_config
+from zarish_obs.writers import ensure_dir, to_yaml, write_atomic
+
+Progress = Callable[[str], None]
+START_ORDER = ("receiver", "exporter", "infra", "pushgateway", "blackbox", "alertmanager", "prometheus")
+HISTORY_KIND = "history-prometheus"  # a short-lived Prometheus that only serves the history to promtool
+HISTORY_PROMETHEUS_YML = "history-prometheus.yml"
+# What a stray PID file's process must mention before `down` signals it without state to confirm it.
+OUR_PROGRAMS = (*procs.BINARIES.values(), "zarish_obs.stack.")
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _loopback(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def _plan(catalog: Catalog) -> tuple[list[Component], dict[str, int]]:
+    """Every component with a free port, in start order, and the port of each workload pod."""
+    pod_ports = {key: procs.free_port() for key in pod_keys(catalog)}
+    comps = [Component("receiver", "receiver", procs.free_port(), "", "/-/ready")]
+    for svc in catalog.services:
+        port = pod_ports[pod_key(svc.name, catalog.environments[0].name)]
+        comps.append(Component(exporter_name(svc.name), "exporter", port, "", "/-/ready",
+                               extra={"service": svc.name,
+                                      "ports": [pod_ports[pod_key(svc.name, e.name)] for e in catalog.environments]}))
+    comps.append(Component(INFRA, "infra", procs.free_port(), "", "/metrics"))
+    for kind, ready in (("pushgateway", "/-/ready"), ("blackbox", "/-/healthy"), ("alertmanager", "/-/ready"),
+                        ("prometheus", "/-/ready")):
+        comps.append(Component(kind, kind, procs.free_port(), "", ready))
+    for c in comps:
+        c.url = _loopback(c.port)
+    return comps, pod_ports
+
+
+def _write_catalog(layout: Layout, catalog: Catalog, source: str) -> None:
+    note = configs.compression_note(catalog)
+    header = (f"# The catalog this local stack runs, written by `zarish-obs stack up` from {source}.\n"
+              + (f"# {note}\n" if note else ""))
+    text = header + to_yaml(catalog.model_dump(mode="json", by_alias=True))
+    if parse_catalog(text, str(layout.catalog)) != catalog:
+        raise ZarishError("the stack's catalog copy does not read back as the same catalog", ExitCode.SOFTWARE)
+    write_atomic(layout.catalog, text)
+
+
+def _alerts_api() -> tuple[Callable[..., dict[str, str]], Callable[..., dict]]:
+    try:
+        from zarish_obs.alerts.alertmanager import build_alertmanager_config
+        from zarish_obs.alerts.render import rule_files
+    except ImportError as exc:
+        raise ZarishError(f"the alerts package is not available ({exc})", ExitCode.SOFTWARE) from None
+    return rule_files, build_alertmanager_config
+
+
+def _check(result: promtool.CheckResult, what: str) -> None:
+    if not result.ok:
+        first = result.output.strip().splitlines()[-1] if result.output.strip() else "no output"
+        raise ZarishError(f"generated {what} failed validation: {first}", ExitCode.SOFTWARE)
+
+
+def _write_configs(layout: Layout, catalog: Catalog, comps: dict[str, Component], pod_ports: dict[str, int]) -> None:
+    """Workload description, rules, Alertmanager, blackbox and Prometheus configs, each validated."""
+    rule_files, build_alertmanager_config = _alerts_api()
+    kinds = {c.kind: c for c in comps.values()}
+    workload = workload_config(catalog, pod_ports, comps[INFRA].port, str(layout.scenario), kinds["pushgateway"].url)
+    workload["history"] = history.window(time.time(), catalog.prometheus.scrape_interval)
+    write_atomic(layout.workload, json.dumps(workload, indent=2) + "\n")
+
+    rule_paths = [write_atomic(layout.rules / name, text) for name, text in sorted(rule_files(catalog).items())]
+    _check(promtool.check_rules(*rule_paths), "alert and recording rules")
+
+    am = build_alertmanager_config(catalog, webhook_url=f"{kinds['receiver'].url}/alerts")
+    am_path = write_atomic(layout.config / "alertmanager.yml", to_yaml(am))
+    _check(promtool.check_alertmanager(am_path), "Alertmanager configuration")
+
+    write_atomic(layout.config / "blackbox.yml", to_yaml(configs.blackbox_config(catalog)))
+
+    prom = configs.prometheus_config(
+        catalog, workload, alertmanager=f"127.0.0.1:{kinds['alertmanager'].port}",
+        blackbox=f"127.0.0.1:{kinds['blackbox'].port}", pushgateway=f"127.0.0.1:{kinds['pushgateway'].port}",
+        rule_files=[str(p) for p in rule_paths])
+    prom_path = write_atomic(layout.config / "prometheus.yml", to_yaml(prom))
+    _check(promtool.check_config(prom_path), "Prometheus configuration")
+    kinds["prometheus"].extra.update(flags=configs.prometheus_flags(catalog),
+                                     scrape_interval_seconds=parse_duration(catalog.prometheus.scrape_interval))
+    write_atomic(layout.config / HISTORY_PROMETHEUS_YML, to_yaml({"global": {"scrape_interval": "1m"}}))
+
+
+def _history_file(layout: Layout, comp: Component) -> Path:
+    return layout.root / "history" / f"{comp.name}.json"
+
+
+def _start(layout: Layout, state: StackState, comp: Component, first: bool = False) -> None:
+    """Start one component on its recorded port and record its PID at once. On the first start the
+    exporters also write their pods' recent past for the history backfill."""
+    py = [sys.executable, "-m"]
+    log = layout.logs / f"{comp.name}.log"
+    if comp.kind == HISTORY_KIND:
+        proc = procs.start_prometheus(layout.config / HISTORY_PROMETHEUS_YML, layout.data / "prometheus", comp.port)
+    elif comp.kind == "prometheus":
+        proc = procs.start_prometheus(layout.config / "prometheus.yml", layout.data / "prometheus", comp.port,
+                                      extra=comp.extra.get("flags", []))
+    elif comp.kind == "alertmanager":
+        proc = procs.start_alertmanager(layout.config / "alertmanager.yml", layout.data / "alertmanager", comp.port)
+    elif comp.kind == "pushgateway":
+        proc = procs.start_pushgateway(layout.logs, comp.port)
+    elif comp.kind == "blackbox":
+        proc = procs.start_blackbox(layout.config / "blackbox.yml", layout.logs, comp.port)
+    elif comp.kind == "receiver":
+        proc = procs.start(comp.name, [*py, "zarish_obs.stack.receiver", str(layout.received), str(comp.port)],
+                           log, comp.url, comp.ready)
+    elif comp.kind == "exporter":
+        argv = [*py, "zarish_obs.stack.exporter", str(layout.workload), "--service", comp.extra["service"]]
+        if first:
+            ensure_dir(_history_file(layout, comp).parent)
+            argv += ["--history-out", str(_history_file(layout, comp))]
+        proc = procs.start(comp.name, argv, log, comp.url, comp.ready)
+    elif comp.kind == "infra":
+        proc = procs.start(comp.name, [*py, "zarish_obs.stack.exporter", str(layout.workload), "--infra"],
+                           log, comp.url, comp.ready)
+    else:
+        raise ZarishError(f"unknown stack component kind {comp.kind!r}", ExitCode.SOFTWARE)
+    comp.pid, comp.starttime, comp.log = proc.pid, proc_starttime(proc.pid), str(proc.log)
+    layout.record(state, comp)
+    if comp.kind == "prometheus":
+        _wait_scraped(comp.url, timeout=15 + 2 * comp.extra.get("scrape_interval_seconds", 15))
+
+
+def _wait_scraped(url: str, timeout: float) -> None:
+    """Until every target has been scraped once. Prometheus applies discovered targets on a 5-second
+    tick, and a target that dies before its first scrape leaves its old series unmarked (visible for
+    the whole lookback window): `up` and `restart` return only once data flows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException, ValueError, KeyError):
+            targets = requests.get(f"{url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+            if targets and all(t.get("health") != "unknown" for t in targets):
+                return
+        time.sleep(0.2)
+    raise ZarishError(f"Prometheus at {url} has not scraped every target within {timeout:.0f}s", ExitCode.UNAVAILABLE)
+
+
+def _running(layout: Layout, state: StackState | None) -> list[Component]:
+    return [c for c in (state.components.values() if state else []) if c.alive()]
+
+
+def _stop(layout: Layout, state: StackState | None) -> list[str]:
+    """Stop every live process of the state, and of stray PID files that name one of our programs."""
+    targets: dict[int, str] = {c.pid: c.name for c in _running(layout, state)}
+    known = set(state.components) if state else set()
+    for name, pid in layout.pid_files().items():
+        if name not in known and cmdline_mentions(pid, [str(layout.root), *OUR_PROGRAMS]):
+            targets[pid] = name
+    for pid in targets:  # signal all first, then wait for each: shutdowns overlap
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in targets:
+        procs.stop_pid(pid, timeout=10)
+    survivors = [name for pid, name in targets.items() if procs.pid_alive(pid)]
+    if survivors:
+        raise ZarishError(f"could not stop {', '.join(survivors)} (see {layout.pids})", ExitCode.SOFTWARE)
+    return sorted(targets.values())
+
+
+def up(catalog: Catalog, root: Path, scenario: str = "healthy", time_scale: float = 1.0,
+       catalog_source: str = "<built-in catalog>", progress: Progress = _quiet) -> StackState:
+    """Start the whole stack; refuses (exit 64) when one already runs in `root`."""
+    scenarios.get(scenario)
+    layout = Layout(root)
+    with layout.locked():
+        state = layout.read_state()
+        live = _running(layout, state)
+        if live:
+            where = next((c.url for c in live if c.kind == "prometheus"), live[0].url)
+            raise ZarishError(f"a stack is already running in {layout.root} (Prometheus {where}); "
+                              f"stop it first with `zarish-obs stack down --dir {root}`", ExitCode.USAGE)
+        leftovers = _stop(layout, state)
+        if leftovers:
+            progress(f"stopped {len(leftovers)} leftover process(es) of a crashed run: {', '.join(leftovers)}")
+        layout.clear()
+        for d in (layout.pids, layout.logs, layout.data, layout.rules):
+            ensure_dir(d)
+        cat = configs.local_catalog(catalog, time_scale)
+        plan, pod_ports = _plan(cat)
+        comps = {c.name: c for c in plan}
+        _write_catalog(layout, cat, catalog_source)
+        scenarios.write_scenario(layout.scenario, scenario)
+        _write_configs(layout, cat, comps, pod_ports)
+        state = StackState(dir=str(layout.root), catalog=str(layout.catalog), catalog_name=cat.name,
+                           time_scale=cat.time_scale, started_at=time.time())
+        layout.write_state(state)
+        try:
+            for kind in START_ORDER:
+                if kind == "prometheus":
+                    _load_history(layout, state, cat, [c for c in plan if c.kind == "exporter"], progress)
+                for comp in (c for c in plan if c.kind == kind):
+                    _start(layout, state, comp, first=True)
+                    progress(f"started {comp.name} on {comp.url} (pid {comp.pid})")
+        except BaseException:
+            _stop(layout, state)
+            layout.forget()
+            raise
+    return state
+
+
+def _load_history(layout: Layout, state: StackState, catalog: Catalog, exporters: list[Component],
+                  progress: Progress) -> None:
+    """Backfill the exporters' recent past and record the recording rules over it (see history.py)."""
+    spec = json.loads(layout.workload.read_text("utf-8"))["history"]
+    targets = history.target_labels(layout.config / "prometheus.yml")
+    data = layout.data / "prometheus"
+    end = history.load_raw([_history_file(layout, c) for c in exporters], targets, layout.root / "history", data)
+    helper = Component("history-prometheus", HISTORY_KIND, procs.free_port(), "", "/-/ready")
+    helper.url = _loopback(helper.port)
+    _start(layout, state, helper)
+    try:
+        blocks = history.record_rules(sorted(layout.rules.glob("*.yml")), helper.url, spec["start"], end, spec["step"],
+                                      layout.root / "history", data)
+    finally:
+        procs.stop_pid(helper.pid, timeout=10)
+        del state.components[helper.name]
+        layout.write_state(state)
+        layout.pid_file(helper.name).unlink(missing_ok=True)
+    progress(f"backfilled {end - spec['start']}s of workload history and {blocks} block(s) of recorded rules")
+
+
+def require_state(layout: Layout) -> StackState:
+    state = layout.read_state()
+    if state is None:
+        raise ZarishError(f"no stack in {layout.root}; start one with `zarish-obs stack up --dir {layout.root}`",
+                          ExitCode.UNAVAILABLE)
+    return state
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    kind: str
+    url: str
+    pid: int
+    state: str  # running | crashed | not responding
+    log: str
+
+
+def _responds(comp: Component) -> bool:
+    try:
+        return requests.get(comp.url + comp.ready, timeout=2).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def status(root: Path) -> tuple[StackState, list[ComponentStatus]]:
+    state = require_state(Layout(root))
+    out = []
+    for c in state.components.values():
+        s = "crashed" if not c.alive() else ("running" if _responds(c) else "not responding")
+        out.append(ComponentStatus(c.name, c.kind, c.url, c.pid, s, c.log))
+    return state, out
+
+
+def down(root: Path) -> list[str]:
+    """Stop what `up` started (nothing else); idempotent. Configs, data and logs stay for inspection."""
+    layout = Layout(root)
+    if not layout.root.is_dir():
+        return []
+    with layout.locked():
+        try:
+            state = layout.read_state()
+        except ZarishError:
+            state = None  # unreadable state: fall back to the PID files, checked against the command line
+        stopped = _stop(layout, state)
+        layout.forget()
+    return stopped
+
+
+def set_scenario(root: Path, name: str) -> str:
+    """Switch a running stack's scenario; the exporters pick it up at their next scrape."""
+    scenarios.get(name)
+    layout = Layout(root)
+    require_state(layout)
+    previous = json.loads(layout.scenario.read_text("utf-8"))["name"] if layout.scenario.exists() else "?"
+    scenarios.write_scenario(layout.scenario, name)
+    return previous
+
+
+def current_scenario(root: Path) -> str:
+    layout = Layout(root)
+    try:
+        return json.loads(layout.scenario.read_text("utf-8"))["name"]
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
+def restart(root: Path, name: str) -> Component:
+    """Stop one component (if still running) and start it again on the same port with the same data."""
+    layout = Layout(root)
+    with layout.locked():
+        state = require_state(layout)
+        comp = state.components.get(name)
+        if comp is None:
+            raise ZarishError(f"no component {name!r} in this stack; components: {', '.join(state.components)}",
+                              ExitCode.USAGE)
+        if comp.alive():
+            procs.stop_pid(comp.pid, timeout=10)
+        _start(layout, state, comp)
+        return comp
+
+
+def stop_component(root: Path, name: str, hard: bool = False) -> Component:
+    """Stop one component and leave it stopped (a crash, for the fault tests and the soak benchmark)."""
+    layout = Layout(root)
+    state = require_state(layout)
+    comp = state.components.get(name)
+    if comp is None:
+        raise ZarishError(f"no component {name!r} in this stack", ExitCode.USAGE)
+    if comp.alive():
+        if hard:
+            os.kill(comp.pid, signal.SIGKILL)
+        procs.stop_pid(comp.pid, timeout=10)
+    return comp
+
+
+def all_pids(root: Path) -> dict[str, int]:
+    """Every PID the stack in `root` has recorded (state and PID files), to check that none survives."""
+    layout = Layout(root)
+    out = dict(layout.pid_files())
+    with contextlib.suppress(ZarishError):
+        state = layout.read_state()
+        out.update({c.name: c.pid for c in (state.components.values() if state else []) if c.pid})
+    return out
+
+
+@contextlib.contextmanager
+def running(catalog: Catalog, root: Path, scenario: str = "healthy", time_scale: float = 1.0,
+            progress: Progress = _quiet) -> Iterator[StackState]:
+    """A stack for the duration of a block (tests, benchmarks): always stopped, however the block ends."""
+    state = up(catalog, root, scenario, time_scale, progress=progress)
+    try:
+        yield state
+    finally:
+        down(root)
