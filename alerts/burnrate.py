@@ -13,7 +13,7 @@ from typing import Any
 
 from zarish_obs import naming, promql
 from zarish_obs.alerts import common
-from zarish_obs.alerts.recording import kinds, long_group_interval
+from zarish_obs.alerts.recording import kinds, long_group
 from zarish_obs.catalog import Catalog
 from zarish_obs.promql import Matcher, selector
 from zarish_obs.slo import TIERS, BurnTier, normalise
@@ -176,10 +176,5 @@ def slo_alert_groups(catalog: Catalog) -> list[dict[str, Any]]:
     if fast:
         groups.append({"name": FAST_GROUP, "rules": fast})
     if slow:
-        group: dict[str, Any] = {"name": SLOW_GROUP}
-        interval = long_group_interval(catalog)
-        if interval:
-            group["interval"] = interval
-        group["rules"] = slow
-        groups.append(group)
+        groups.append(long_group(catalog, SLOW_GROUP, slow))
     return groups

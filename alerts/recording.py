@@ -45,6 +45,16 @@ def long_group_interval(catalog: Catalog) -> str | None:
     return format_duration(LONG_GROUP_INTERVAL_SECONDS)
 
 
+def long_group(catalog: Catalog, name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A rule group evaluated at `long_group_interval` (its inputs change only every few minutes)."""
+    group: dict[str, Any] = {"name": name}
+    interval = long_group_interval(catalog)
+    if interval:
+        group["interval"] = interval
+    group["rules"] = rules
+    return group
+
+
 def _rule(record: str, expr: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     rule: dict[str, Any] = {"record": record, "expr": expr}
     if labels:
@@ -102,10 +112,5 @@ def recording_groups(catalog: Catalog) -> list[dict[str, Any]]:
         groups.append({"name": SLO_SHORT_GROUP, "rules": short})
     long = slo_long_rules(catalog)
     if long:
-        group: dict[str, Any] = {"name": SLO_LONG_GROUP}
-        interval = long_group_interval(catalog)
-        if interval:
-            group["interval"] = interval
-        group["rules"] = long
-        groups.append(group)
+        groups.append(long_group(catalog, SLO_LONG_GROUP, long))
     return groups

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from zarish_obs.stack import httpd
 from zarish_obs.stack.scenarios import SCENARIOS, Scenario, ScenarioFile
 
 OK_WEIGHTS = {"200": 0.90, "201": 0.05, "204": 0.02, "304": 0.01, "404": 0.02}
@@ -180,7 +181,7 @@ class Infra:
 
 
 def _handler(pod: PodTraffic | None, infra: Infra | None, scenarios: ScenarioFile) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(httpd.Handler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
@@ -198,14 +199,6 @@ def _handler(pod: PodTraffic | None, infra: Infra | None, scenarios: ScenarioFil
                 self._send(404, "not found\n")
             else:
                 self._send(status, "ok\n" if status == 200 else "region unavailable\n")
-
-        def _send(self, status: int, body: str, ctype: str = "text/plain; charset=utf-8") -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -11,9 +11,11 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from zarish_obs.stack import httpd
 
 
 def read_notifications(path: Path) -> list[dict[str, Any]]:
@@ -47,7 +49,7 @@ def received_alerts(path: Path, status: str | None = "firing") -> list[dict[str,
 def serve(path: Path, port: int) -> None:
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(httpd.Handler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
@@ -67,14 +69,6 @@ def serve(path: Path, port: int) -> None:
                 self._send(200, json.dumps(read_notifications(path)) + "\n", "application/json")
             else:
                 self._send(404, "not found\n")
-
-        def _send(self, status: int, body: str, ctype: str = "text/plain; charset=utf-8") -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:
             print(f"{self.address_string()} {format % args}", file=sys.stderr, flush=True)
