@@ -39,10 +39,12 @@ def recorded_windows(catalog: Catalog) -> list[str]:
 
 
 def long_group_interval(catalog: Catalog) -> str | None:
-    """Once a minute, unless Prometheus evaluates less often anyway."""
-    if parse_duration(catalog.prometheus.evaluation_interval) >= LONG_GROUP_INTERVAL_SECONDS:
+    """Once a minute (compressed with `time_scale`, like every `for:`), unless Prometheus evaluates less
+    often anyway; an uncompressed minute would hold time-compressed alerts pending for a real minute."""
+    seconds = max(1, round(LONG_GROUP_INTERVAL_SECONDS * catalog.time_scale))
+    if parse_duration(catalog.prometheus.evaluation_interval) >= seconds:
         return None
-    return format_duration(LONG_GROUP_INTERVAL_SECONDS)
+    return format_duration(seconds)
 
 
 def long_group(catalog: Catalog, name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:

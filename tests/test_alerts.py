@@ -317,3 +317,14 @@ def test_cli_bad_catalog_exit_65(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["alerts", "generate", "--catalog", str(bad), "--out", str(tmp_path / "o")]) == 65
     assert main(["alerts", "test", "--catalog", str(bad)]) == 65
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_once_a_minute_groups_follow_time_scale(default_catalog: Catalog) -> None:
+    """A time-compressed stack must not hold its alerts pending for an uncompressed minute."""
+    from zarish_obs.alerts.recording import long_group_interval
+
+    assert long_group_interval(default_catalog) == "1m"
+    assert long_group_interval(default_catalog.model_copy(update={"time_scale": 0.5})) == "30s"
+    fast = default_catalog.prometheus.model_copy(update={"evaluation_interval": "1s", "scrape_interval": "1s",
+                                                         "scrape_timeout": "1s"})
+    assert long_group_interval(default_catalog.model_copy(update={"time_scale": 0.02, "prometheus": fast})) is None
