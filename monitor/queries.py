@@ -102,16 +102,19 @@ def dr_queries(catalog: Catalog) -> list[Query]:
     ]
 
 
+def golden_signals(s: promql.Signals, matchers: list[promql.Matcher]) -> list[Query]:
+    return [
+        Query("request_rate", s.request_rate(matchers)),
+        Query("error_ratio", s.error_ratio(matchers)),
+        Query("latency_p50", s.latency_quantile(0.5, matchers)),
+        Query("latency_p95", s.latency_quantile(0.95, matchers)),
+    ]
+
+
 def plan(catalog: Catalog, environment: str, source: str) -> list[Query]:
     """All queries after the probe, in a fixed order; the count depends on the catalog's windows only."""
     s = promql.signals(catalog)
-    env = [s.env(environment)]
-    out = [
-        Query("request_rate", s.request_rate(env)),
-        Query("error_ratio", s.error_ratio(env)),
-        Query("latency_p50", s.latency_quantile(0.5, env)),
-        Query("latency_p95", s.latency_quantile(0.95, env)),
-    ]
+    out = golden_signals(s, [s.env(environment)])
     for w in ratio_windows(catalog):
         expr = slo_ratio(catalog, environment, w, source)
         if expr:
@@ -137,26 +140,19 @@ def per_service_plan(catalog: Catalog, environment: str, service: str, source: s
     s = promql.signals(catalog)
     m = [s.env(environment), s.service(service)]
     svc = [x for x in catalog.services if x.name == service]
-    out = [
-        Query("request_rate", s.request_rate(m)),
-        Query("error_ratio", s.error_ratio(m)),
-        Query("latency_p50", s.latency_quantile(0.5, m)),
-        Query("latency_p95", s.latency_quantile(0.95, m)),
-    ]
-    for w in ratio_windows(catalog):
-        for kind in slo_kinds(catalog):
-            if source == "recorded" and slo.is_long(w):
-                expr = s.slo_error_ratio_recorded(w, [*m, promql.Matcher(SLO_LABEL, kind)])
-            else:
-                expr = s.slo_error_ratio_raw(kind, svc, w, m)
-            if expr:
-                out.append(Query(f"slo_ratio:{w}:{kind}", expr))
-    for w in event_windows(catalog):
-        for kind in slo_kinds(catalog):
-            if source == "recorded" and slo.is_long(w):
-                expr = s.recorded_events(w, [*m, promql.Matcher(SLO_LABEL, kind)])
-            else:
-                expr = s.slo_total(kind, svc, w, m)
-            if expr:
-                out.append(Query(f"slo_events:{w}:{kind}", expr))
+    out = golden_signals(s, m)
+    per_window = (
+        ("slo_ratio", ratio_windows(catalog), s.slo_error_ratio_recorded,
+         lambda kind, w: s.slo_error_ratio_raw(kind, svc, w, m)),
+        ("slo_events", event_windows(catalog), s.recorded_events, lambda kind, w: s.slo_total(kind, svc, w, m)),
+    )
+    for prefix, windows, recorded, raw in per_window:
+        for w in windows:
+            for kind in slo_kinds(catalog):
+                if source == "recorded" and slo.is_long(w):
+                    expr = recorded(w, [*m, promql.Matcher(SLO_LABEL, kind)])
+                else:
+                    expr = raw(kind, w)
+                if expr:
+                    out.append(Query(f"{prefix}:{w}:{kind}", expr))
     return out
