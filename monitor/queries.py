@@ -70,20 +70,24 @@ def _tag(parts: list[tuple[str, str | None]]) -> str | None:
     return " or ".join(tagged) if tagged else None
 
 
-def slo_ratio(catalog: Catalog, environment: str, window: str, source: str) -> str | None:
+def _slo_signal(catalog: Catalog, environment: str, window: str, source: str, signal: str) -> str | None:
+    """One query for every service and SLO kind: from the recorded 5m increases for long windows when
+    Prometheus has them, from the raw counters otherwise."""
     s = promql.signals(catalog)
     env = [s.env(environment)]
+    recorded, raw = ((s.slo_error_ratio_recorded, s.slo_error_ratio_raw) if signal == "ratio"
+                     else (s.recorded_events, s.slo_total))
     if source == "recorded" and slo.is_long(window):
-        return s.slo_error_ratio_recorded(window, env)
-    return _tag([(k, s.slo_error_ratio_raw(k, catalog.services, window, env)) for k in slo_kinds(catalog)])
+        return recorded(window, env)
+    return _tag([(k, raw(k, catalog.services, window, env)) for k in slo_kinds(catalog)])
+
+
+def slo_ratio(catalog: Catalog, environment: str, window: str, source: str) -> str | None:
+    return _slo_signal(catalog, environment, window, source, "ratio")
 
 
 def slo_events(catalog: Catalog, environment: str, window: str, source: str) -> str | None:
-    s = promql.signals(catalog)
-    env = [s.env(environment)]
-    if source == "recorded" and slo.is_long(window):
-        return s.recorded_events(window, env)
-    return _tag([(k, s.slo_total(k, catalog.services, window, env)) for k in slo_kinds(catalog)])
+    return _slo_signal(catalog, environment, window, source, "events")
 
 
 def dr_queries(catalog: Catalog) -> list[Query]:
