@@ -39,7 +39,7 @@ install_python() {
     python3 -m venv "$VENV"
   fi
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
-  "$VENV/bin/python" -c 'import zarish_obs.cli' # fail here, clearly, if the install did not work
+  "$VENV/bin/python" -c 'import zarish_obs.stack.main' # fail here, clearly, if the install did not work
 }
 
 setup() { install_debian; install_python; }

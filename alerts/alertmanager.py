@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zarish_obs.alerts.burnrate import ALERTNAMES
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog
 from zarish_obs.errors import ExitCode, ZarishError
 
@@ -104,8 +104,8 @@ def build_alertmanager_config(catalog: Catalog, webhook_url: str | None = None,
     m = catalog.metrics
     env, svc = m.environment_label, m.service_label
     production = catalog.dr.error_ratio.environment
-    slo_alerts = "|".join(ALERTNAMES.values())
-    scaled = catalog.scaled
+    slo_alerts = "|".join(conventions.SLO_BURN_ALERTS.values())
+    scaled = conventions.timings(catalog)
     route = {
         "receiver": DEFAULT_RECEIVER,
         "group_by": ["alertname", env, svc],
@@ -130,7 +130,7 @@ def build_alertmanager_config(catalog: Catalog, webhook_url: str | None = None,
             "equal": ["alertname", env, svc, "slo"],
         },
         {   # the primary region is down: its per-service alerts are symptoms, not news
-            "source_matchers": ['alertname="DRPrimaryRegionUnavailable"'],
+            "source_matchers": [f'alertname="{conventions.DR_PRIMARY_REGION_UNAVAILABLE}"'],
             "target_matchers": [f'{svc}=~".+"'],
             "equal": ["region"],
         },

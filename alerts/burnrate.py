@@ -11,20 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zarish_obs import naming, promql
+from zarish_obs import conventions, promql
 from zarish_obs.alerts import common
-from zarish_obs.alerts.recording import kinds, long_group
+from zarish_obs.alerts.recording import long_group
 from zarish_obs.catalog import Catalog
+from zarish_obs.conventions import BurnTier, enabled_tiers, normalise
 from zarish_obs.promql import Matcher, selector
-from zarish_obs.slo import TIERS, BurnTier, normalise
 
-ALERTNAMES = {"availability": "SLOErrorBudgetBurn", "latency": "SLOLatencyBudgetBurn"}
-ABSENT_ALERT = "SLOMetricsAbsent"
 FAST_GROUP = "zarish-slo-alerts-fast"
 SLOW_GROUP = "zarish-slo-alerts-slow"
-# Used when the catalog leaves a tier's `for:` unset: long enough to ride out a blip, short against the
-# long window (about 1/30 of it, as the burn is already averaged over that window).
-DEFAULT_FOR = {"page_fast": "2m", "page_slow": "15m", "ticket_fast": "1h", "ticket_slow": "3h"}
 WHAT = {"availability": "failed (5xx)", "latency": "were slower than the service's latency threshold"}
 
 
@@ -51,19 +46,10 @@ def objective_groups(catalog: Catalog) -> list[ObjectiveGroup]:
     for svc in catalog.services:
         for kind, s in svc.slo_items():
             groups.setdefault((kind, normalise(s.window), s.objective, s.error_budget), []).append(svc.name)
-    order = {k: i for i, k in enumerate(kinds(catalog))}
+    order = {k: i for i, k in enumerate(conventions.slo_kinds(catalog))}
     return [ObjectiveGroup(kind, window, objective, budget, tuple(sorted(names)))
             for (kind, window, objective, budget), names in
             sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], -kv[0][2]))]
-
-
-def tier_for(catalog: Catalog, tier: BurnTier) -> str:
-    configured = tier.settings(catalog.alerting).for_
-    return catalog.scaled(configured or DEFAULT_FOR[tier.name])
-
-
-def enabled_tiers(catalog: Catalog) -> list[BurnTier]:
-    return [t for t in TIERS if t.settings(catalog.alerting).enabled]
 
 
 def warnings(catalog: Catalog) -> list[str]:
@@ -99,17 +85,17 @@ def service_matchers(catalog: Catalog, group: ObjectiveGroup) -> list[Matcher]:
 
 
 def burn_expr(catalog: Catalog, group: ObjectiveGroup, tier: BurnTier) -> str:
-    matchers = [Matcher("slo", group.kind), *service_matchers(catalog, group)]
+    matchers = [Matcher(conventions.SLO_LABEL, group.kind), *service_matchers(catalog, group)]
     threshold = f"({common.number(tier.factor(group.window))} * {common.number(group.budget)})"
-    long = selector(naming.slo_error_ratio(normalise(tier.long_window)), matchers)
-    short = selector(naming.slo_error_ratio(normalise(tier.short_window)), matchers)
+    long = selector(conventions.slo_error_ratio(normalise(tier.long_window)), matchers)
+    short = selector(conventions.slo_error_ratio(normalise(tier.short_window)), matchers)
     guard = promql.Signals.recorded_events(normalise(tier.long_window), matchers)
     return (f"{long} > {threshold}\nand\n{short} > {threshold}\nand\n"
             f"{guard} >= {catalog.alerting.min_events}")
 
 
 def burn_rule(catalog: Catalog, group: ObjectiveGroup, tier: BurnTier) -> dict[str, Any]:
-    alertname = ALERTNAMES[group.kind]
+    alertname = conventions.SLO_BURN_ALERTS[group.kind]
     svc = common.label_ref(catalog.metrics.service_label)
     env = common.label_ref(catalog.metrics.environment_label)
     factor = common.number(tier.factor(group.window))
@@ -123,9 +109,11 @@ def burn_rule(catalog: Catalog, group: ObjectiveGroup, tier: BurnTier) -> dict[s
         f"At this rate {common.percent(tier.budget_share)} of the {group.window} budget is spent within "
         f"{tier.long_window}. The long window saw at least {catalog.alerting.min_events} requests.")
     # objective and slo_window tell the rules of one tier apart (and tell people which objective burns).
-    labels = {"severity": tier.severity, "long_window": tier.long_window, "short_window": tier.short_window,
-              "objective": objective, "slo_window": group.window, **common.common_labels(catalog)}
-    return common.alert_rule(alertname, burn_expr(catalog, group, tier), tier_for(catalog, tier), labels,
+    labels = {conventions.SEVERITY_LABEL: tier.severity, "long_window": tier.long_window,
+              "short_window": tier.short_window, "objective": objective, "slo_window": group.window,
+              **common.common_labels(catalog)}
+    for_ = conventions.timings(catalog).tier_for[tier.name]
+    return common.alert_rule(alertname, burn_expr(catalog, group, tier), for_, labels,
                              common.annotations(catalog, alertname, "slo", summary, description))
 
 
@@ -154,9 +142,9 @@ def absent_rules(catalog: Catalog) -> list[dict[str, Any]]:
             f"{catalog.alerting.metrics_absent_for}: the service is down, not scraped, or renamed its "
             "metrics. Its SLO alerts cannot fire while this lasts.")
         rules.append(common.alert_rule(
-            ABSENT_ALERT, expr, catalog.scaled(catalog.alerting.metrics_absent_for),
-            {"severity": severity, **common.common_labels(catalog)},
-            common.annotations(catalog, ABSENT_ALERT, "overview", summary, description)))
+            conventions.SLO_METRICS_ABSENT, expr, conventions.timings(catalog).metrics_absent_for,
+            {conventions.SEVERITY_LABEL: severity, **common.common_labels(catalog)},
+            common.annotations(catalog, conventions.SLO_METRICS_ABSENT, "overview", summary, description)))
     return rules
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from zarish_obs import naming
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
 
-TIME_COMPRESSED_LABEL = "time_compressed"
 RECORDING_FILE = "zarish-recording.yml"
 SLO_FILE = "zarish-slo-alerts.yml"
 DR_FILE = "zarish-dr-alerts.yml"
@@ -26,7 +25,7 @@ def runbook_url(catalog: Catalog, alertname: str) -> str:
 
 def dashboard_url(catalog: Catalog, kind: str) -> str:
     """Link to one of the generated Grafana dashboards (kind: overview | slo | dr)."""
-    return f"{catalog.alerting.grafana_url.rstrip('/')}/d/{naming.dashboard_uid(catalog.name, kind)}"
+    return f"{catalog.alerting.grafana_url.rstrip('/')}/d/{conventions.dashboard_uid(catalog.name, kind)}"
 
 
 def literal(text: str) -> str:
@@ -49,7 +48,7 @@ def expand(template: str, labels: dict[str, str]) -> str:
 
 def common_labels(catalog: Catalog) -> dict[str, str]:
     """Labels on every alert; a time-compressed (demo/test) catalog marks its alerts as such."""
-    return {TIME_COMPRESSED_LABEL: "true"} if catalog.time_scale != 1 else {}
+    return {conventions.TIME_COMPRESSED_LABEL: "true"} if catalog.time_scale != 1 else {}
 
 
 def annotations(catalog: Catalog, alertname: str, dashboard: str, summary: str, description: str,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from zarish_obs import promql
+from zarish_obs import conventions, promql
 from zarish_obs.alerts import common
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
 
 GROUP = "zarish-dr-triggers"
-REPLICATION_LAG_FOR = promql.DR_REPLICATION_LAG_FOR
+REPLICATION_LAG_FOR = conventions.REPLICATION_LAG_FOR
 error_ratio_window = promql.dr_error_ratio_window
 
 
@@ -41,11 +41,12 @@ def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
     critical = {"severity": "critical", **common.common_labels(catalog)}
     threshold = common.percent(dr.error_ratio.threshold)
     window = error_ratio_window(catalog)
+    t = conventions.timings(catalog)
     rules = [
         common.alert_rule(
             "DRErrorRatioHigh",
             f"({promql.dr_error_ratio(catalog, window)}) > {common.number(dr.error_ratio.threshold)}",
-            catalog.scaled(dr.error_ratio.for_),
+            t.error_ratio_for,
             {"dr_trigger": "error_ratio", **critical},
             _dr_annotations(
                 catalog, "DRErrorRatioHigh",
@@ -56,7 +57,7 @@ def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
         common.alert_rule(
             "DRReplicationLagHigh",
             f"{promql.dr_replication_lag(catalog)} > {common.number(lag_seconds)}",
-            catalog.scaled(REPLICATION_LAG_FOR),
+            t.replication_lag_for,
             {"dr_trigger": "replication_lag", **critical},
             _dr_annotations(
                 catalog, "DRReplicationLagHigh",
@@ -67,7 +68,7 @@ def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
         common.alert_rule(
             "DRPrimaryRegionUnavailable",
             f"{promql.dr_primary_probe_success(catalog)} == 0",
-            catalog.scaled(dr.primary_region_unavailable.for_),
+            t.region_unavailable_for,
             {"dr_trigger": "primary_region_unavailable", "region": primary, **critical},
             _dr_annotations(
                 catalog, "DRPrimaryRegionUnavailable",

@@ -10,38 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from zarish_obs import naming, promql, slo
+from zarish_obs import conventions, promql
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import format_duration, parse_duration
 
-SLO_KINDS = ("availability", "latency")
 SIGNALS_GROUP = "zarish-signals"
 SLO_SHORT_GROUP = "zarish-slo-short-windows"
 SLO_LONG_GROUP = "zarish-slo-long-windows"
-LONG_GROUP_INTERVAL_SECONDS = 60
-
-
-def slo_windows(catalog: Catalog) -> list[str]:
-    """The SLO windows the catalog uses, normalised (30d, 28d, ...)."""
-    return sorted({slo.normalise(s.window) for svc in catalog.services for _, s in svc.slo_items()},
-                  key=parse_duration)
-
-
-def kinds(catalog: Catalog) -> list[str]:
-    """SLO kinds at least one service declares, in a fixed order."""
-    present = {kind for svc in catalog.services for kind, _ in svc.slo_items()}
-    return [k for k in SLO_KINDS if k in present]
-
-
-def recorded_windows(catalog: Catalog) -> list[str]:
-    """Every window a ratio is recorded for (the alert windows plus the catalog's SLO windows)."""
-    return slo.ratio_windows(slo_windows(catalog)) if kinds(catalog) else []
 
 
 def long_group_interval(catalog: Catalog) -> str | None:
-    """Once a minute (compressed with `time_scale`, like every `for:`), unless Prometheus evaluates less
-    often anyway; an uncompressed minute would hold time-compressed alerts pending for a real minute."""
-    seconds = max(1, round(LONG_GROUP_INTERVAL_SECONDS * catalog.time_scale))
+    """The time-scaled minute of `conventions.timings`, unless Prometheus evaluates less often anyway."""
+    seconds = conventions.timings(catalog).long_group_seconds
     if parse_duration(catalog.prometheus.evaluation_interval) >= seconds:
         return None
     return format_duration(seconds)
@@ -69,11 +49,11 @@ def signal_rules(catalog: Catalog) -> list[dict[str, Any]]:
     s = promql.signals(catalog)
     # histogram_quantile is NaN on zero traffic; the comparison drops those samples instead.
     return [
-        _rule(naming.REQUEST_RATE, s.request_rate()),
-        _rule(naming.ERROR_RATIO, s.error_ratio()),
-        _rule(naming.LATENCY_P50, f"{s.latency_quantile(0.5)} >= 0"),
-        _rule(naming.LATENCY_P95, f"{s.latency_quantile(0.95)} >= 0"),
-        _rule(naming.DR_ERROR_RATIO, promql.dr_error_ratio(catalog),
+        _rule(conventions.REQUEST_RATE, s.request_rate()),
+        _rule(conventions.ERROR_RATIO, s.error_ratio()),
+        _rule(conventions.LATENCY_P50, f"{s.latency_quantile(0.5)} >= 0"),
+        _rule(conventions.LATENCY_P95, f"{s.latency_quantile(0.95)} >= 0"),
+        _rule(conventions.DR_ERROR_RATIO, promql.dr_error_ratio(catalog),
               {catalog.metrics.environment_label: catalog.dr.error_ratio.environment}),
     ]
 
@@ -82,29 +62,29 @@ def slo_short_rules(catalog: Catalog) -> list[dict[str, Any]]:
     """5-minute event increases and the ratios of windows under a day, one rule per SLO kind."""
     s = promql.signals(catalog)
     rules: list[dict[str, Any]] = []
-    for kind in kinds(catalog):
-        label = {"slo": kind}
+    for kind in conventions.slo_kinds(catalog):
+        label = {conventions.SLO_LABEL: kind}
         total = s.slo_total(kind, catalog.services, "5m")
         bad = s.slo_bad(kind, catalog.services, "5m")
         if total is None or bad is None:
             continue
-        rules.append(_rule(naming.SLO_REQUESTS_5M, total, label))
-        rules.append(_rule(naming.SLO_ERRORS_5M, bad, label))
-    for window in recorded_windows(catalog):
-        if slo.is_long(window):
+        rules.append(_rule(conventions.SLO_REQUESTS_5M, total, label))
+        rules.append(_rule(conventions.SLO_ERRORS_5M, bad, label))
+    for window in conventions.ratio_windows(catalog):
+        if conventions.is_long(window):
             continue
-        for kind in kinds(catalog):
+        for kind in conventions.slo_kinds(catalog):
             expr = s.slo_error_ratio_raw(kind, catalog.services, window)
             if expr is not None:
-                rules.append(_rule(naming.slo_error_ratio(window), expr, {"slo": kind}))
+                rules.append(_rule(conventions.slo_error_ratio(window), expr, {conventions.SLO_LABEL: kind}))
     return rules
 
 
 def slo_long_rules(catalog: Catalog) -> list[dict[str, Any]]:
     """Ratios of windows of a day or more, exact sums of recorded increases; one rule for all kinds."""
     s = promql.signals(catalog)
-    return [_rule(naming.slo_error_ratio(w), s.slo_error_ratio_recorded(w))
-            for w in recorded_windows(catalog) if slo.is_long(w)]
+    return [_rule(conventions.slo_error_ratio(w), s.slo_error_ratio_recorded(w))
+            for w in conventions.ratio_windows(catalog) if conventions.is_long(w)]
 
 
 def recording_groups(catalog: Catalog) -> list[dict[str, Any]]:

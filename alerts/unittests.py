@@ -22,9 +22,9 @@ import math
 import re
 from typing import Any
 
-from zarish_obs import naming
+from zarish_obs import conventions
 from zarish_obs.alerts import burnrate, common, dr
-from zarish_obs.alerts.recording import recorded_windows, recording_groups
+from zarish_obs.alerts.recording import recording_groups
 from zarish_obs.catalog import Catalog, Service
 from zarish_obs.durations import format_duration, parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
@@ -36,7 +36,7 @@ SLO_TEST_FILE = "zarish-slo.test.yml"
 DR_TEST_FILE = "zarish-dr.test.yml"
 ZERO_ENV = "zero-traffic"
 LOW_ENV = "low-traffic"
-FIRST_TILE = 300  # seconds: the first recorded 5m increase on the subquery grid
+FIRST_TILE = conventions.TILE_SECONDS  # the first recorded 5m increase on the subquery grid
 REQUESTS_PER_MINUTE = 100
 ERROR_STATUSES = ("500", "503", "502", "504", "429", "5xx", "error", "failure")
 OK_STATUSES = ("200", "204", "201", "302", "2xx", "ok", "success")
@@ -145,7 +145,7 @@ def _burn_group(catalog: Catalog) -> dict[str, Any] | None:
     rules = burnrate.firing_rules(catalog)
     if not rules:
         return None
-    fors = {t.name: _seconds(burnrate.tier_for(catalog, t)) for _, t, _ in rules}
+    fors = {t.name: _seconds(conventions.timings(catalog).tier_for[t.name]) for _, t, _ in rules}
     step = _step(FIRST_TILE, *fors.values())
     end = FIRST_TILE + max(fors.values())
     steps = end // step
@@ -165,36 +165,36 @@ def _burn_group(catalog: Catalog) -> dict[str, Any] | None:
         if low_per_step:
             series += kind.series(g.kind, LOW_ENV, svc, low_per_step, 1.0, steps)
 
-    alertnames = sorted({burnrate.ALERTNAMES[g.kind] for g in reps})
+    alertnames = sorted({conventions.SLO_BURN_ALERTS[g.kind] for g in reps})
     times = sorted({FIRST_TILE + f for f in fors.values()} | {FIRST_TILE + f - step for f in fors.values()})
     alert_tests = []
     for t in times:
         for name in alertnames:
             exp = [_expected(rule, {**kind.labels(prod, reps[g].name), "slo": g.kind})
                    for g, tier, rule in rules
-                   if burnrate.ALERTNAMES[g.kind] == name and FIRST_TILE + fors[tier.name] <= t]
+                   if conventions.SLO_BURN_ALERTS[g.kind] == name and FIRST_TILE + fors[tier.name] <= t]
             alert_tests.append({"eval_time": _at(t), "alertname": name, "exp_alerts": exp})
 
     check = FIRST_TILE * 2
     expr_tests = []
-    for w in recorded_windows(catalog):
+    for w in conventions.ratio_windows(catalog):
         expr_tests.append({
-            "expr": _series(naming.slo_error_ratio(w), {catalog.metrics.environment_label: ZERO_ENV}),
+            "expr": _series(conventions.slo_error_ratio(w), {catalog.metrics.environment_label: ZERO_ENV}),
             "eval_time": _at(check),
-            "exp_samples": [{"labels": _series(naming.slo_error_ratio(w),
+            "exp_samples": [{"labels": _series(conventions.slo_error_ratio(w),
                                                {**kind.labels(ZERO_ENV, svc.name), "slo": g.kind}), "value": 0}
                             for g, svc in reps.items()],
         })
     env_zero = {catalog.metrics.environment_label: ZERO_ENV}
     avail = [svc for g, svc in reps.items() if g.kind == "availability"]
     if avail:
-        expr_tests.append({"expr": _series(naming.ERROR_RATIO, env_zero), "eval_time": _at(check),
-                           "exp_samples": [{"labels": _series(naming.ERROR_RATIO, kind.labels(ZERO_ENV, s.name)),
+        expr_tests.append({"expr": _series(conventions.ERROR_RATIO, env_zero), "eval_time": _at(check),
+                           "exp_samples": [{"labels": _series(conventions.ERROR_RATIO, kind.labels(ZERO_ENV, s.name)),
                                             "value": 0} for s in sorted(set(avail), key=lambda s: s.name)]})
-    for quantile in (naming.LATENCY_P50, naming.LATENCY_P95):
+    for quantile in (conventions.LATENCY_P50, conventions.LATENCY_P95):
         expr_tests.append({"expr": _series(quantile, env_zero), "eval_time": _at(check), "exp_samples": []})
     if low_per_step:
-        ratio = naming.slo_error_ratio("1h")
+        ratio = conventions.slo_error_ratio("1h")
         expr_tests.append({
             "expr": _series(ratio, {catalog.metrics.environment_label: LOW_ENV}), "eval_time": _at(check),
             "exp_samples": [{"labels": _series(ratio, {**kind.labels(LOW_ENV, svc.name), "slo": g.kind}),
@@ -213,7 +213,7 @@ def _absent_group(catalog: Catalog) -> dict[str, Any] | None:
     rules = burnrate.absent_rules(catalog)
     if not rules:
         return None
-    wait = _seconds(catalog.scaled(catalog.alerting.metrics_absent_for))
+    wait = _seconds(conventions.timings(catalog).metrics_absent_for)
     step = _step(wait)
     vanish_step = max(1, 600 // step)  # data for 10 minutes, then a staleness marker
     gone = (vanish_step + 1) * step
@@ -239,7 +239,7 @@ def _absent_group(catalog: Catalog) -> dict[str, Any] | None:
     tests = []
     for t in (end - step, end):
         exp = [_expected(rule, kind.labels(prod, name)) for name, rule in vanished] if t >= end else []
-        tests.append({"eval_time": _at(t), "alertname": burnrate.ABSENT_ALERT, "exp_alerts": exp})
+        tests.append({"eval_time": _at(t), "alertname": conventions.SLO_METRICS_ABSENT, "exp_alerts": exp})
     return {"name": "SLOMetricsAbsent fires metrics_absent_for after a service's metrics vanish",
             "interval": _at(step), "input_series": series, "alert_rule_test": tests}
 

@@ -31,7 +31,7 @@ from typing import Any
 import requests
 import yaml
 
-from zarish_obs import naming, openmetrics, procs, promql
+from zarish_obs import conventions, openmetrics, procs, promql
 from zarish_obs.alerts.render import rule_files, rule_groups
 from zarish_obs.catalog import Catalog, parse_catalog
 from zarish_obs.writers import to_yaml
@@ -114,8 +114,8 @@ def history(catalog: Catalog, minutes: int, end: int) -> list[openmetrics.Family
     times = openmetrics.grid(end - minutes * 60, end, SCRAPE)
     req = openmetrics.Family(m.requests_total.removesuffix("_total"), "counter")
     hist = openmetrics.Family(m.latency_histogram, "histogram")
-    ours_total = openmetrics.Family(naming.SLO_REQUESTS_5M, "gauge")
-    ours_bad = openmetrics.Family(naming.SLO_ERRORS_5M, "gauge")
+    ours_total = openmetrics.Family(conventions.SLO_REQUESTS_5M, "gauge")
+    ours_bad = openmetrics.Family(conventions.SLO_ERRORS_5M, "gauge")
     sloth = openmetrics.Family("slo:sli_error:ratio_rate5m", "gauge")
     for i, svc in enumerate(catalog.services):
         rate = 5.0 + i % 7
@@ -134,8 +134,8 @@ def history(catalog: Catalog, minutes: int, end: int) -> list[openmetrics.Family
         assert svc.slos.latency is not None
         slow = 1 - dict(BUCKETS)[svc.slos.latency.threshold_seconds]
         for kind, bad in (("availability", err), ("latency", slow)):
-            ours_total.add(naming.SLO_REQUESTS_5M, {**base, "slo": kind}, [(t, rate * 300) for t in times])
-            ours_bad.add(naming.SLO_ERRORS_5M, {**base, "slo": kind}, [(t, rate * 300 * bad) for t in times])
+            ours_total.add(conventions.SLO_REQUESTS_5M, {**base, "slo": kind}, [(t, rate * 300) for t in times])
+            ours_bad.add(conventions.SLO_ERRORS_5M, {**base, "slo": kind}, [(t, rate * 300 * bad) for t in times])
             ident = {"sloth_id": f"{svc.name}-{kind}", "sloth_service": svc.name, "sloth_slo": kind,
                      "sloth_window": "5m"}
             sloth.add("slo:sli_error:ratio_rate5m", {**base, **ident}, [(t, bad) for t in times])

@@ -1,7 +1,7 @@
 """Benchmark (not a test): `monitor check` against a real Prometheus holding 10, 100 and 1,000 services.
 
 Prints, per size: queries per check; wall time and peak memory of the real CLI (`python -m
-zarish_obs.cli monitor check --format json`); the in-process check time; and the ratios against
+zarish_obs.stack.main monitor check --format json`); the in-process check time; and the ratios against
 (a) the same signals queried one service at a time (same client, same parallelism) and (b) the floor:
 the check's own aggregated PromQL sent straight over HTTP with requests (same parallelism), plus the
 interpreter start-up measured separately.
@@ -126,7 +126,7 @@ def bench_size(n: int, hours: float, repeat: int, work: Path, python: str) -> di
                                                                                             source))]
         in_process = median_time(lambda: run_check(cat, prom.url, at=end, parallel=PARALLEL), repeat)
         http_floor = median_time(lambda: floor(prom.url, exprs, end), repeat)
-        cli = [python, "-m", "zarish_obs.cli", "monitor", "check", "--format", "json", "--catalog",
+        cli = [python, "-m", "zarish_obs.stack.main", "monitor", "check", "--format", "json", "--catalog",
                str(catalog_path), "--prometheus-url", prom.url, "--at", str(end), "--deadline", "120",
                "--timeout", "60"]
         runs = [run_child(cli) for _ in range(repeat)]
@@ -150,10 +150,10 @@ def main() -> None:
     args = ap.parse_args()
     python = sys.executable
     bare = statistics.median(run_child([python, "-c", "pass"])[0] for _ in range(args.repeat))
-    imports = statistics.median(run_child([python, "-c", "import zarish_obs.cli"])[0]
+    imports = statistics.median(run_child([python, "-c", "import zarish_obs.stack.main"])[0]
                                 for _ in range(args.repeat))
     print(f"interpreter start-up: bare python {bare * 1000:.0f} ms; python + zarish-obs CLI imports "
-          f"({imports * 1000:.0f} ms, import zarish_obs.cli)")
+          f"({imports * 1000:.0f} ms, import zarish_obs.stack.main)")
     print(f"parallel queries: {PARALLEL}; median of {args.repeat} runs; history {args.hours:g} h at 15 s plus 1 d "
           "of recorded 5m SLO increases\n")
     header = (f"{'services':>8} {'queries':>7} {'source':>8} {'load s':>7} {'check ms':>9} {'floor ms':>9} "

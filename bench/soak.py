@@ -3,7 +3,7 @@ Prometheus stopped and restarted twice in the middle.
 
     .venv/bin/python bench/soak.py [--checks 500] [--restarts 2] [--max-seconds 900]
 
-Each check is what cron runs: a fresh `python -m zarish_obs.cli monitor check --format json`, timed
+Each check is what cron runs: a fresh `python -m zarish_obs.stack.main monitor check --format json`, timed
 from spawn to exit, its peak RSS read from its own rusage (os.wait4). The stack plays the healthy
 scenario, so the right verdict is OK (exit 0) while Prometheus is up and UNKNOWN (exit 3) while it is
 down; the first check after a restart may rightly say either. Anything else is a wrong verdict.
@@ -40,7 +40,7 @@ class Check:
 
 
 def run_check(catalog_file: str, url: str) -> tuple[int, str, float, int]:
-    argv = [sys.executable, "-m", "zarish_obs.cli", "monitor", "check", "--catalog", catalog_file,
+    argv = [sys.executable, "-m", "zarish_obs.stack.main", "monitor", "check", "--catalog", catalog_file,
             "--prometheus-url", url, "--format", "json"]
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from grafanalib import core as g
 
-from zarish_obs import naming
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog
 from zarish_obs.promql import Matcher, selector
 
@@ -35,7 +35,7 @@ def title(catalog: Catalog, kind: str) -> str:
 
 
 def uid(catalog: Catalog, kind: str) -> str:
-    return naming.dashboard_uid(catalog.name, kind)
+    return conventions.dashboard_uid(catalog.name, kind)
 
 
 def env_matcher(catalog: Catalog) -> Matcher:
@@ -107,7 +107,7 @@ def dashboard_links(catalog: Catalog, kind: str) -> list[g.DashboardLink]:
         g.DashboardLink(type="link", title=title(catalog, other), uri=f"/d/{uid(catalog, other)}",
                         icon="dashboard", includeVars=True, keepTime=True,
                         tooltip=f"Open {title(catalog, other)}")
-        for other in naming.DASHBOARD_KINDS if other != kind
+        for other in conventions.DASHBOARD_KINDS if other != kind
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from zarish_obs import naming, promql
+from zarish_obs import conventions, promql
 from zarish_obs.catalog import Catalog
 from zarish_obs.dashboards import common as c
 from zarish_obs.durations import parse_duration
@@ -18,18 +18,18 @@ def _mapping(*items: tuple[str, str, str]) -> g.StatValueMappings:
 
 def error_ratio_sustained(catalog: Catalog) -> str:
     """Lowest error ratio over the trigger's `for` window: at or above the threshold means it fired."""
-    return f"min_over_time(({naming.DR_ERROR_RATIO})[{catalog.scaled(catalog.dr.error_ratio.for_)}:])"
+    return f"min_over_time(({conventions.DR_ERROR_RATIO})[{conventions.timings(catalog).error_ratio_for}:])"
 
 
 def primary_up_recently(catalog: Catalog) -> str:
     """1 if any probe of the primary region succeeded within the trigger window, 0 once it has failed all of it."""
-    window = catalog.scaled(catalog.dr.primary_region_unavailable.for_)
+    window = conventions.timings(catalog).region_unavailable_for
     return f"max_over_time(({promql.dr_primary_probe_success(catalog)})[{window}:])"
 
 
 def queries(catalog: Catalog) -> dict[str, str]:
     return {
-        "error_ratio": naming.DR_ERROR_RATIO,
+        "error_ratio": conventions.DR_ERROR_RATIO,
         "error_ratio_sustained": error_ratio_sustained(catalog),
         "replication_lag": promql.dr_replication_lag(catalog),
         "primary_up_recently": primary_up_recently(catalog),
@@ -67,8 +67,8 @@ def build(catalog: Catalog) -> g.Dashboard:
     lag_limit = parse_duration(d.replication_lag.threshold)
     rpo = parse_duration(d.rpo)
     primary = catalog.primary_region.name
-    error_for = catalog.scaled(d.error_ratio.for_)
-    down_for = catalog.scaled(d.primary_region_unavailable.for_)
+    t = conventions.timings(catalog)
+    error_for, down_for = t.error_ratio_for, t.region_unavailable_for
     grid = c.Grid()
     panels: list[g.Panel] = [
         c.stat(f"Error ratio, lowest over {error_for}", [c.target(q["error_ratio_sustained"], "",

@@ -12,7 +12,7 @@ from typing import Any
 
 from grafanalib import core as g
 
-from zarish_obs import naming
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog
 from zarish_obs.dashboards import dr, fingerprint, overview, schema_gate, slo
 from zarish_obs.dashboards.normalise import normalise, to_plain
@@ -24,7 +24,7 @@ BUILDERS: dict[str, Callable[[Catalog], g.Dashboard]] = {
     "slo": slo.build,
     "dr": dr.build,
 }
-assert tuple(BUILDERS) == naming.DASHBOARD_KINDS
+assert tuple(BUILDERS) == conventions.DASHBOARD_KINDS
 
 CONFIGMAP_LIMIT = 1024 * 1024  # Kubernetes rejects a ConfigMap whose data exceeds 1 MiB
 CLIENT_APPLY_LIMIT = 256 * 1024  # client-side `kubectl apply` copies it into a 256 KiB annotation
@@ -39,7 +39,7 @@ def build_one(catalog: Catalog, kind: str) -> dict[str, Any]:
 def build_all(catalog: Catalog) -> dict[str, dict[str, Any]]:
     """Every dashboard of the catalog, modern and schema-valid, keyed by uid (in DASHBOARD_KINDS order)."""
     out = {}
-    for kind in naming.DASHBOARD_KINDS:
+    for kind in conventions.DASHBOARD_KINDS:
         dash = build_one(catalog, kind)
         out[dash["uid"]] = dash
     schema_gate.check(out)

@@ -1,20 +1,18 @@
 """SLO dashboard: per service and SLO, the SLI and error budget over the SLO window, burn rates per
 alert window against the burn-rate tiers, and the SLO alerts firing now.
 
-Reads the recorded series of the alerts package (names from `naming`), so it stays cheap over 30 days.
+Reads the recorded series of the alerts package (names from `conventions`), so it stays cheap over 30 days.
 """
 
 from __future__ import annotations
 
 from grafanalib import core as g
 
-from zarish_obs import naming
-from zarish_obs import slo as burn
+from zarish_obs import conventions
 from zarish_obs.catalog import AvailabilitySLO, Catalog, Service
 from zarish_obs.dashboards import common as c
 from zarish_obs.promql import Matcher, selector
 
-ALERT_NAMES = ("SLOErrorBudgetBurn", "SLOLatencyBudgetBurn")
 TIER_COLOURS = {"ticket_slow": "yellow", "ticket_fast": "orange", "page_slow": "red", "page_fast": "dark-red"}
 KIND_TITLES = {"availability": "Availability", "latency": "Latency"}
 
@@ -26,8 +24,8 @@ def _num(value: float) -> str:
 def ratio(catalog: Catalog, svc: Service, kind: str, window: str) -> str:
     """The recorded bad/total ratio of one SLO over `window`."""
     m = catalog.metrics
-    matchers = [c.env_matcher(catalog), Matcher(m.service_label, svc.name), Matcher("slo", kind)]
-    return selector(naming.slo_error_ratio(burn.normalise(window)), matchers)
+    matchers = [c.env_matcher(catalog), Matcher(m.service_label, svc.name), Matcher(conventions.SLO_LABEL, kind)]
+    return selector(conventions.slo_error_ratio(conventions.normalise(window)), matchers)
 
 
 def sli(catalog: Catalog, svc: Service, kind: str, objective: AvailabilitySLO) -> str:
@@ -43,19 +41,18 @@ def burn_rate(catalog: Catalog, svc: Service, kind: str, objective: Availability
 
 
 def firing_alerts() -> str:
-    return selector("ALERTS", [Matcher("alertname", "|".join(ALERT_NAMES), "=~"),
+    return selector("ALERTS", [Matcher("alertname", "|".join(conventions.SLO_BURN_ALERTS.values()), "=~"),
                                Matcher("alertstate", "firing")])
 
 
 def burn_thresholds(catalog: Catalog, window: str) -> list[g.Threshold]:
-    levels = sorted((t.factor(window), TIER_COLOURS[t.name]) for t in burn.TIERS
-                    if t.settings(catalog.alerting).enabled)
+    levels = sorted((t.factor(window), TIER_COLOURS[t.name]) for t in conventions.enabled_tiers(catalog))
     return c.steps(c.GREEN, *levels)
 
 
 def _tiers_text(catalog: Catalog, window: str) -> str:
-    parts = [f"{t.name} {t.factor(window):g}x ({t.long_window}/{t.short_window})" for t in burn.TIERS
-             if t.settings(catalog.alerting).enabled]
+    parts = [f"{t.name} {t.factor(window):g}x ({t.long_window}/{t.short_window})"
+             for t in conventions.enabled_tiers(catalog)]
     return ", ".join(parts) or "none enabled"
 
 
@@ -79,7 +76,7 @@ def _service_panels(catalog: Catalog, svc: Service, grid: c.Grid) -> list[g.Pane
             description=(f"Error budget ({objective.error_budget:.4%} of requests over {objective.window}) not yet "
                          "spent; negative when the SLO is missed."),
         ))
-        queries = [(burn_rate(catalog, svc, kind, objective, w), w) for w in burn.ALERT_WINDOWS]
+        queries = [(burn_rate(catalog, svc, kind, objective, w), w) for w in conventions.ALERT_WINDOWS]
         panels.append(c.timeseries(
             f"{name} burn rate", c.targets(queries), grid.place(16, 6), "suffix:x",
             description=("Error-budget burn rate per alert window (1x spends the budget exactly over "

@@ -14,17 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from zarish_obs import slo
+from zarish_obs import conventions
 from zarish_obs.catalog import AvailabilitySLO, Catalog, LatencySLO, Service
 from zarish_obs.durations import parse_duration
 from zarish_obs.monitor.client import QueryError, Sample
-from zarish_obs.monitor.queries import (
-    REPLICATION_LAG_FOR,
-    SLO_LABEL,
-    dr_rate_window,
-    event_windows,
-    ratio_windows,
-)
+from zarish_obs.monitor.queries import SLO_LABEL, dr_rate_window
 
 REPORT_VERSION = 1
 OK, WARNING, CRITICAL, UNKNOWN = "ok", "warning", "critical", "unknown"
@@ -109,16 +103,15 @@ def _scalar(results: Results, name: str) -> tuple[bool, float | None, str | None
 
 @functools.lru_cache(maxsize=64)
 def _normalise(window: str) -> str:
-    return slo.normalise(window)
+    return conventions.normalise(window)
 
 
 @functools.lru_cache(maxsize=64)
 def _factor(tier_name: str, slo_window: str) -> float:
-    return next(t for t in slo.TIERS if t.name == tier_name).factor(slo_window)
+    return next(t for t in conventions.TIERS if t.name == tier_name).factor(slo_window)
 
 
-BURN_WINDOWS = sorted({slo.normalise(x) for t in slo.TIERS for x in (t.long_window, t.short_window)},
-                      key=parse_duration)
+BURN_WINDOWS = conventions.ALERT_WINDOWS
 
 
 def _slo_report(svc: Service, kind: str, objective: AvailabilitySLO, ratios: dict[str, _Index],
@@ -139,9 +132,7 @@ def _slo_report(svc: Service, kind: str, objective: AvailabilitySLO, ratios: dic
         problems.append(f"{kind} SLO: no data for burn-rate window(s) {', '.join(missing)}")
     tiers: list[str] = []
     severities: list[str] = []
-    for tier in slo.TIERS:
-        if not tier.settings(catalog.alerting).enabled:
-            continue
+    for tier in conventions.enabled_tiers(catalog):
         long_w, short_w = _normalise(tier.long_window), _normalise(tier.short_window)
         threshold = _factor(tier.name, objective.window) * budget
         r_long, r_short = ratio_by_window.get(long_w), ratio_by_window.get(short_w)
@@ -184,8 +175,10 @@ def services_report(catalog: Catalog, environment: str, results: Results, source
     eratio = _index(results, "error_ratio", catalog, environment)
     p50 = _index(results, "latency_p50", catalog, environment)
     p95 = _index(results, "latency_p95", catalog, environment)
-    ratios = {w: _index(results, f"slo_ratio:{w}", catalog, environment, True) for w in ratio_windows(catalog)}
-    events = {w: _index(results, f"slo_events:{w}", catalog, environment, True) for w in event_windows(catalog)}
+    ratios = {w: _index(results, f"slo_ratio:{w}", catalog, environment, True)
+              for w in conventions.ratio_windows(catalog)}
+    events = {w: _index(results, f"slo_events:{w}", catalog, environment, True)
+              for w in conventions.event_windows(catalog)}
     for idx in (rate, eratio, p50, p95, *ratios.values(), *events.values()):
         if idx.error and idx.error not in errors:
             errors.append(idx.error)
@@ -237,22 +230,23 @@ def dr_report(catalog: Catalog, results: Results, manual_reason: str | None,
                          "for_seconds": for_seconds, "detail": detail, "query": query})
 
     er = dr.error_ratio
-    er_for = parse_duration(catalog.scaled(er.for_))
+    t = conventions.timings(catalog)
+    er_for = parse_duration(t.error_ratio_for)
     add("error_ratio", "dr:error_ratio", er.threshold, er_for, lambda v: v > er.threshold,
         f"no {catalog.metrics.requests_total} series in {er.environment}: cannot tell",
         lambda v: f"lowest {dr_rate_window(catalog)} error ratio of {er.environment} over the last "
-                  f"{catalog.scaled(er.for_)}: {100 * v:.2f}% (trigger: above {100 * er.threshold:g}% throughout)")
+                  f"{t.error_ratio_for}: {100 * v:.2f}% (trigger: above {100 * er.threshold:g}% throughout)")
     lag_threshold = parse_duration(dr.replication_lag.threshold)
-    lag_for = catalog.scaled(REPLICATION_LAG_FOR)
+    lag_for = t.replication_lag_for
     add("replication_lag", "dr:replication_lag", lag_threshold, parse_duration(lag_for),
         lambda v: v > lag_threshold, f"no {dr.replication_lag.metric} series: cannot tell",
         lambda v: f"lowest replication lag over the last {lag_for}: {v:g}s (trigger: above {lag_threshold:g}s "
                   "throughout)")
-    pr_for = parse_duration(catalog.scaled(dr.primary_region_unavailable.for_))
+    pr_for = parse_duration(t.region_unavailable_for)
     region = catalog.primary_region
     absent = (f"no {dr.primary_region_unavailable.metric} series for region {region.name}: cannot tell"
               if region.probes else f"region {region.name} has no probes in the catalog: cannot tell")
-    pr_text = catalog.scaled(dr.primary_region_unavailable.for_)
+    pr_text = t.region_unavailable_for
     add("primary_region_unavailable", "dr:primary_region_unavailable", 0, pr_for, lambda v: v == 0, absent,
         lambda v: (f"every probe of {region.name} failed throughout the last {pr_text}" if v == 0
                    else f"a probe of {region.name} succeeded within the last {pr_text}"))

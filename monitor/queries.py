@@ -1,7 +1,7 @@
 """The fixed set of instant queries one `monitor check` sends, whatever the number of services.
 
 Every signal is ONE query grouped by (environment, service) for all services of the environment;
-expressions come from zarish_obs.promql and recorded names from zarish_obs.naming. Windows of a day
+expressions come from zarish_obs.promql and recorded names from zarish_obs.conventions. Windows of a day
 or more read the recorded 5-minute SLO increases when Prometheus has them, raw counters otherwise.
 DR triggers are stateless: "above X for 5m" is a subquery over the last 5m at the rule evaluation
 interval, which holds exactly when the alert rule (`for: 5m`) would be firing.
@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zarish_obs import naming, promql, slo
+from zarish_obs import conventions, promql
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
 
 PROBE = "slo_recorded_kinds"
-REPLICATION_LAG_FOR = promql.DR_REPLICATION_LAG_FOR
-SLO_LABEL = "slo"
-KINDS = ("availability", "latency")
+SLO_LABEL = conventions.SLO_LABEL
 
 
 @dataclass(frozen=True)
@@ -27,36 +25,16 @@ class Query:
     expr: str
 
 
-def slo_kinds(catalog: Catalog) -> list[str]:
-    """SLO kinds that at least one service of the catalog declares."""
-    return [k for k in KINDS if any(dict(s.slo_items()).get(k) for s in catalog.services)]
-
-
-def slo_windows(catalog: Catalog) -> list[str]:
-    return sorted({slo.normalise(o.window) for s in catalog.services for _, o in s.slo_items()}, key=parse_duration)
-
-
-def ratio_windows(catalog: Catalog) -> list[str]:
-    """Every window a ratio is needed for: the burn-rate windows plus each SLO window."""
-    if not slo_kinds(catalog):
-        return []
-    return slo.ratio_windows(slo_windows(catalog))
-
-
-def event_windows(catalog: Catalog) -> list[str]:
-    """The long windows of the burn tiers: alerts need at least `min_events` requests there."""
-    if not slo_kinds(catalog):
-        return []
-    return sorted({slo.normalise(t.long_window) for t in slo.TIERS}, key=parse_duration)
-
-
+slo_kinds = conventions.slo_kinds
+ratio_windows = conventions.ratio_windows
+event_windows = conventions.event_windows
 dr_rate_window = promql.dr_error_ratio_window
 
 
 def recorded_probe(catalog: Catalog, environment: str) -> Query:
     """Which SLO kinds have recorded 5m increases in this environment (cheap; sent first)."""
     s = promql.signals(catalog)
-    sel = promql.selector(naming.SLO_REQUESTS_5M, [s.env(environment)])
+    sel = promql.selector(conventions.SLO_REQUESTS_5M, [s.env(environment)])
     return Query(PROBE, f"count by ({SLO_LABEL}) ({sel})")
 
 
@@ -77,7 +55,7 @@ def _slo_signal(catalog: Catalog, environment: str, window: str, source: str, si
     env = [s.env(environment)]
     recorded, raw = ((s.slo_error_ratio_recorded, s.slo_error_ratio_raw) if signal == "ratio"
                      else (s.recorded_events, s.slo_total))
-    if source == "recorded" and slo.is_long(window):
+    if source == "recorded" and conventions.is_long(window):
         return recorded(window, env)
     return _tag([(k, raw(k, catalog.services, window, env)) for k in slo_kinds(catalog)])
 
@@ -92,9 +70,8 @@ def slo_events(catalog: Catalog, environment: str, window: str, source: str) -> 
 
 def dr_queries(catalog: Catalog) -> list[Query]:
     step = catalog.prometheus.evaluation_interval
-    er_for = catalog.scaled(catalog.dr.error_ratio.for_)
-    pr_for = catalog.scaled(catalog.dr.primary_region_unavailable.for_)
-    lag_for = catalog.scaled(REPLICATION_LAG_FOR)
+    t = conventions.timings(catalog)
+    er_for, pr_for, lag_for = t.error_ratio_for, t.region_unavailable_for, t.replication_lag_for
     ratio = promql.dr_error_ratio(catalog, dr_rate_window(catalog))
     probes = promql.dr_primary_probe_success(catalog)
     return [
@@ -153,7 +130,7 @@ def per_service_plan(catalog: Catalog, environment: str, service: str, source: s
     for prefix, windows, recorded, raw in per_window:
         for w in windows:
             for kind in slo_kinds(catalog):
-                if source == "recorded" and slo.is_long(w):
+                if source == "recorded" and conventions.is_long(w):
                     expr = recorded(w, [*m, promql.Matcher(SLO_LABEL, kind)])
                 else:
                     expr = raw(kind, w)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from zarish_obs import naming, openmetrics, procs
+from zarish_obs import conventions, openmetrics, procs
 from zarish_obs.catalog import Catalog, Service
 
 Fn = Callable[[int], float]
@@ -197,8 +197,8 @@ class History:
 
     def _recorded(self) -> list[openmetrics.Family]:
         m = self.catalog.metrics
-        total_f = openmetrics.Family(naming.SLO_REQUESTS_5M, "gauge")
-        bad_f = openmetrics.Family(naming.SLO_ERRORS_5M, "gauge")
+        total_f = openmetrics.Family(conventions.SLO_REQUESTS_5M, "gauge")
+        bad_f = openmetrics.Family(conventions.SLO_ERRORS_5M, "gauge")
         slots = openmetrics.grid(self.recorded_start + SLOT, self.end, SLOT)
         envs = self.recorded_environments
         for tr in self.traffic:
@@ -207,8 +207,8 @@ class History:
             for kind, _ in self.service(tr.service).slo_items():
                 labels = {m.environment_label: tr.environment, m.service_label: tr.service, "slo": kind}
                 pairs = [self.events(tr, kind, s - SLOT, s) for s in slots]
-                total_f.add(naming.SLO_REQUESTS_5M, labels, [(s, p[1]) for s, p in zip(slots, pairs, strict=True)])
-                bad_f.add(naming.SLO_ERRORS_5M, labels, [(s, p[0]) for s, p in zip(slots, pairs, strict=True)])
+                total_f.add(conventions.SLO_REQUESTS_5M, labels, [(s, p[1]) for s, p in zip(slots, pairs, strict=True)])
+                bad_f.add(conventions.SLO_ERRORS_5M, labels, [(s, p[0]) for s, p in zip(slots, pairs, strict=True)])
         return [total_f, bad_f]
 
     def text(self) -> str:

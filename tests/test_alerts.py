@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from tests.golden import assert_golden
-from zarish_obs import naming, promql
+from zarish_obs import conventions, promql
 from zarish_obs.alerts import burnrate, common, dr, recording
 from zarish_obs.alerts.alertmanager import build_alertmanager_config, receivers_from_env
 from zarish_obs.alerts.render import DR_FILE, RECORDING_FILE, SLO_FILE, render, rule_files, rule_groups, warnings
 from zarish_obs.catalog import Catalog, parse_catalog
-from zarish_obs.cli import main
 from zarish_obs.errors import ZarishError
+from zarish_obs.stack.main import main
 from zarish_obs.writers import to_yaml
 
 OBJECTIVES = (99.9, 99.5, 99.0, 95.0)
@@ -50,30 +50,31 @@ def test_rule_count_grows_with_windows_not_services() -> None:
     # 5 signal rules + 2 kinds x (2 increases + 5 short windows) + 3 long windows (1d, 3d, 30d)
     assert len(_rules(rule_groups(large)[RECORDING_FILE])) == 5 + 2 * (2 + 5) + 3
     # 4 tiers x (4 availability objectives + 1 latency objective) + absence
-    assert len(_alerts(large, burnrate.ALERTNAMES["availability"])) == 16
-    assert len(_alerts(large, burnrate.ALERTNAMES["latency"])) == 4
+    assert len(_alerts(large, conventions.SLO_BURN_ALERTS["availability"])) == 16
+    assert len(_alerts(large, conventions.SLO_BURN_ALERTS["latency"])) == 4
 
 
 def test_recording_rules_use_shared_names_and_promql(default_catalog: Catalog) -> None:
     rules = _rules(recording.recording_groups(default_catalog))
     records = {r["record"] for r in rules}
     windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
-    assert records == {naming.REQUEST_RATE, naming.ERROR_RATIO, naming.LATENCY_P50, naming.LATENCY_P95,
-                       naming.DR_ERROR_RATIO, naming.SLO_REQUESTS_5M, naming.SLO_ERRORS_5M,
-                       *(naming.slo_error_ratio(w) for w in windows)}
+    assert records == {conventions.REQUEST_RATE, conventions.ERROR_RATIO, conventions.LATENCY_P50,
+                       conventions.LATENCY_P95,
+                       conventions.DR_ERROR_RATIO, conventions.SLO_REQUESTS_5M, conventions.SLO_ERRORS_5M,
+                       *(conventions.slo_error_ratio(w) for w in windows)}
     for r in rules:
         assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", r["record"]), r["record"]
     s = promql.signals(default_catalog)
     by_record = {(r["record"], r.get("labels", {}).get("slo")): r for r in rules}
-    assert by_record[(naming.ERROR_RATIO, None)]["expr"] == s.error_ratio()
-    assert by_record[(naming.SLO_REQUESTS_5M, "latency")]["expr"] == s.slo_total(
+    assert by_record[(conventions.ERROR_RATIO, None)]["expr"] == s.error_ratio()
+    assert by_record[(conventions.SLO_REQUESTS_5M, "latency")]["expr"] == s.slo_total(
         "latency", default_catalog.services, "5m")
-    assert by_record[(naming.slo_error_ratio("6h"), "availability")]["expr"] == s.slo_error_ratio_raw(
+    assert by_record[(conventions.slo_error_ratio("6h"), "availability")]["expr"] == s.slo_error_ratio_raw(
         "availability", default_catalog.services, "6h")
     # A day or more: exact sums of the recorded 5m increases, one rule for both kinds.
-    assert by_record[(naming.slo_error_ratio("30d"), None)]["expr"] == s.slo_error_ratio_recorded("30d")
-    assert "sum_over_time" in by_record[(naming.slo_error_ratio("1d"), None)]["expr"]
-    assert by_record[(naming.DR_ERROR_RATIO, None)]["labels"] == {"environment": "production"}
+    assert by_record[(conventions.slo_error_ratio("30d"), None)]["expr"] == s.slo_error_ratio_recorded("30d")
+    assert "sum_over_time" in by_record[(conventions.slo_error_ratio("1d"), None)]["expr"]
+    assert by_record[(conventions.DR_ERROR_RATIO, None)]["labels"] == {"environment": "production"}
     # Every ratio is NaN-safe: bad / (total > 0) or total * 0.
     for r in rules:
         if r["record"].split(":")[2].startswith("ratio"):
@@ -83,7 +84,7 @@ def test_recording_rules_use_shared_names_and_promql(default_catalog: Catalog) -
 def test_28d_window_gets_its_own_factors_and_ratio(other_catalogs: dict[str, Catalog]) -> None:
     cat = other_catalogs["custom-labels"]
     records = {r["record"] for r in _rules(recording.recording_groups(cat))}
-    assert naming.slo_error_ratio("28d") in records and naming.slo_error_ratio("30d") not in records
+    assert conventions.slo_error_ratio("28d") in records and conventions.slo_error_ratio("30d") not in records
     exprs = "\n".join(r["expr"] for r in _alerts(cat))
     for factor in ("13.44", "2.8", "0.9333"):
         assert f"({factor} * " in exprs
@@ -97,11 +98,11 @@ def test_burn_rule_shape(default_catalog: Catalog) -> None:
     assert len(pages) == 4
     rule = next(r for r in pages if r["labels"]["objective"] == "99.9")
     assert rule["expr"] == (
-        f'{naming.slo_error_ratio("1h")}{{slo="availability", service=~"clinical-records|patient-registry"}}'
+        f'{conventions.slo_error_ratio("1h")}{{slo="availability", service=~"clinical-records|patient-registry"}}'
         " > (14.4 * 0.001)\nand\n"
-        f'{naming.slo_error_ratio("5m")}{{slo="availability", service=~"clinical-records|patient-registry"}}'
+        f'{conventions.slo_error_ratio("5m")}{{slo="availability", service=~"clinical-records|patient-registry"}}'
         " > (14.4 * 0.001)\nand\n"
-        f'sum_over_time({naming.SLO_REQUESTS_5M}{{slo="availability", '
+        f'sum_over_time({conventions.SLO_REQUESTS_5M}{{slo="availability", '
         'service=~"clinical-records|patient-registry"}[1h:5m]) >= 20')
     assert rule["for"] == "2m"
     assert rule["labels"] == {"severity": "page", "long_window": "1h", "short_window": "5m", "objective": "99.9",
@@ -125,7 +126,8 @@ def test_every_alert_links_runbook_and_dashboard(default_catalog: Catalog) -> No
         assert ann["summary"] and ann["description"], a["alert"]
         assert ann["runbook_url"] == "https://runbooks.zarishsphere.com/zarish-his/" + common.slug(a["alert"])
         kind = "slo" if "BudgetBurn" in a["alert"] else "dr" if a in dr.dr_rules(default_catalog) else "overview"
-        assert ann["dashboard_url"] == f"https://grafana.zarishsphere.com/d/{naming.dashboard_uid('zarish-his', kind)}"
+        uid = conventions.dashboard_uid("zarish-his", kind)
+        assert ann["dashboard_url"] == f"https://grafana.zarishsphere.com/d/{uid}"
     assert common.slug("DRErrorRatioHigh") == "dr-error-ratio-high"
     assert common.slug("SLOMetricsAbsent") == "slo-metrics-absent"
     assert common.slug("BackupRPOBreached") == "backup-rpo-breached"
@@ -166,9 +168,9 @@ def test_time_compressed_catalog_scales_every_for_and_says_so() -> None:
     assert fors["DRPrimaryRegionUnavailable/"] == "3m" and fors["DRErrorRatioHigh/"] == "30s"
     assert fors["SLOMetricsAbsent/"] == "1m"
     for a in _alerts(cat):
-        assert a["labels"][common.TIME_COMPRESSED_LABEL] == "true", a["alert"]
+        assert a["labels"][conventions.TIME_COMPRESSED_LABEL] == "true", a["alert"]
     for a in _alerts(synthetic(3)):
-        assert common.TIME_COMPRESSED_LABEL not in a["labels"]
+        assert conventions.TIME_COMPRESSED_LABEL not in a["labels"]
     am = build_alertmanager_config(cat)
     assert am["route"]["group_wait"] == "3s"
 

@@ -14,7 +14,7 @@ from zarish_obs import promtool
 from zarish_obs.alerts.render import DR_FILE, RECORDING_FILE, SLO_FILE, render, rule_files
 from zarish_obs.alerts.unittests import DR_TEST_FILE, SLO_TEST_FILE, TESTS_DIR
 from zarish_obs.catalog import Catalog
-from zarish_obs.cli import main
+from zarish_obs.stack.main import main
 from zarish_obs.writers import to_yaml, write_files
 
 pytestmark = pytest.mark.real

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zarish_obs.catalog import default_catalog_text, load_catalog, parse_catalog
-from zarish_obs.cli import main
 from zarish_obs.durations import format_duration, parse_duration
 from zarish_obs.errors import CatalogError
+from zarish_obs.stack.main import main
 
 
 def _default() -> dict[str, Any]:

@@ -13,13 +13,12 @@ import pytest
 import yaml
 
 from tests.golden import assert_golden
-from zarish_obs import naming
-from zarish_obs import slo as burn
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
-from zarish_obs.cli import main
 from zarish_obs.dashboards import fingerprint, generate, overview, schema_gate
 from zarish_obs.dashboards.normalise import normalise, to_plain
 from zarish_obs.errors import ZarishError
+from zarish_obs.stack.main import main
 from zarish_obs.writers import to_yaml
 
 SHARED_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas"  # shared/ lies beside the clone
@@ -68,8 +67,8 @@ def test_every_dashboard_of_every_catalog_is_schema_valid_and_modern(default_cat
     assert len(cats) >= 3
     for name, cat in cats.items():
         dashboards = generate.build_all(cat)
-        assert [d["uid"] for d in dashboards.values()] == [naming.dashboard_uid(cat.name, k)
-                                                           for k in naming.DASHBOARD_KINDS]
+        assert [d["uid"] for d in dashboards.values()] == [conventions.dashboard_uid(cat.name, k)
+                                                           for k in conventions.DASHBOARD_KINDS]
         for uid, d in dashboards.items():
             where = f"{name}/{uid}"
             assert schema_gate.problems(d) == [], where
@@ -187,12 +186,12 @@ def test_slo_dashboard_follows_the_catalog(other_catalogs: dict[str, Catalog]) -
     burn_panels = [p for p in d["panels"] if p["title"].endswith("burn rate")]
     assert len(burn_panels) == 3  # referral-api: availability + latency, imaging-gateway: latency
     steps = burn_panels[0]["fieldConfig"]["defaults"]["thresholds"]["steps"]
-    enabled = [t for t in burn.TIERS if t.settings(cat.alerting).enabled]
+    enabled = conventions.enabled_tiers(cat)
     assert [s["value"] for s in steps[1:]] == sorted(t.factor("28d") for t in enabled)
     assert len(steps) == 4  # page_slow is disabled in this catalog
     exprs = [t["expr"] for t in burn_panels[0]["targets"]]
-    assert len(exprs) == len(burn.ALERT_WINDOWS)
-    assert exprs[0] == (naming.slo_error_ratio("5m") + '{env=~"$environment", app="referral-api", '
+    assert len(exprs) == len(conventions.ALERT_WINDOWS)
+    assert exprs[0] == (conventions.slo_error_ratio("5m") + '{env=~"$environment", app="referral-api", '
                         'slo="availability"} / 0.001')
     alerts = d["panels"][0]["targets"][0]
     assert alerts["expr"] == 'ALERTS{alertname=~"SLOErrorBudgetBurn|SLOLatencyBudgetBurn", alertstate="firing"}'

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from zarish_obs import naming, openmetrics, procs
-from zarish_obs import slo as burn
+from zarish_obs import conventions, openmetrics, procs
 from zarish_obs.catalog import Catalog
 from zarish_obs.dashboards import generate
 
@@ -54,8 +53,8 @@ def families(cat: Catalog, end: int) -> list[openmetrics.Family]:
     times = openmetrics.grid(end - HISTORY, end, STEP)
     req = openmetrics.Family(m.requests_total.removesuffix("_total"), "counter")
     hist = openmetrics.Family(m.latency_histogram, "histogram")
-    ratios = {w: openmetrics.Family(naming.slo_error_ratio(w), "gauge")
-              for w in burn.ratio_windows({o.window for s in cat.services for _, o in s.slo_items()})}
+    ratios = {w: openmetrics.Family(conventions.slo_error_ratio(w), "gauge")
+              for w in conventions.ratio_windows(cat)}
     for env in cat.environments:
         for svc in cat.services:
             labels = {m.environment_label: env.name, m.service_label: svc.name}
@@ -73,7 +72,7 @@ def families(cat: Catalog, end: int) -> list[openmetrics.Family]:
                     fam.add(fam.name, {**labels, "slo": kind}, [(t, SLO_RATIOS[kind]) for t in times])
     dr = cat.dr
     gauges = [
-        (naming.DR_ERROR_RATIO, {}, DR_RATIO),
+        (conventions.DR_ERROR_RATIO, {}, DR_RATIO),
         (dr.replication_lag.metric, {"instance": "postgres-0"}, LAG),
         (dr.backup.metric, {}, float(end - BACKUP_AGE)),
         (dr.manual_trigger.metric, {}, 0.0),

@@ -13,9 +13,9 @@ import requests
 
 from tests.grafana_double import Fault, GrafanaDouble
 from zarish_obs.catalog import Catalog
-from zarish_obs.cli import main
 from zarish_obs.dashboards import fingerprint, generate
 from zarish_obs.procs import free_port
+from zarish_obs.stack.main import main
 
 EDITOR = "glsa_editor_TOKEN_0123456789"
 VIEWER = "glsa_viewer_TOKEN_0123456789"

@@ -33,7 +33,7 @@ def _processes_writing_under(root: Path) -> dict[int, str]:
 
 
 def _demo(tmp_path: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "zarish_obs.cli", "demo", "--out", str(tmp_path / "out"),
+    return [sys.executable, "-m", "zarish_obs.stack.main", "demo", "--out", str(tmp_path / "out"),
             "--dir", str(tmp_path / "stack"), *extra]
 
 

@@ -31,11 +31,11 @@ from tests.history import (
     served,
 )
 from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
-from zarish_obs.cli import main
 from zarish_obs.monitor.check import run_check
 from zarish_obs.monitor.report import to_json
 from zarish_obs.procs import free_port
 from zarish_obs.promtool import check_metrics
+from zarish_obs.stack.main import main
 
 pytestmark = [pytest.mark.real, pytest.mark.slow]
 BACKENDS = ["prometheus", "victoria"]
@@ -273,7 +273,7 @@ def test_pushgateway_receives_the_verdict(healthy: Served, tmp_path: Path,
 
 
 def test_cron_line_prints_one_json_object(healthy: Served) -> None:
-    proc = subprocess.run([sys.executable, "-m", "zarish_obs.cli", "monitor", "check", "--format", "json",
+    proc = subprocess.run([sys.executable, "-m", "zarish_obs.stack.main", "monitor", "check", "--format", "json",
                            "--at", str(healthy.end)], capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "PROMETHEUS_URL": healthy.url})
     assert proc.returncode == 0, proc.stderr

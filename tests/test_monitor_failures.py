@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from zarish_obs.cli import main
 from zarish_obs.procs import free_port
+from zarish_obs.stack.main import main
 
 EMPTY = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()
 Reply = Callable[[dict[str, Any]], tuple[int, bytes]]

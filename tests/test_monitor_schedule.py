@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import catalog_file
 from tests.test_monitor_failures import EMPTY, fake_server
-from zarish_obs.cli import main
+from zarish_obs.stack.main import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from zarish_obs import naming, slo
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
 from zarish_obs.errors import ZarishError
 from zarish_obs.monitor.check import parse_at
@@ -41,8 +41,8 @@ def test_every_per_service_signal_is_one_grouped_query(default_catalog: Catalog)
         if q.name.startswith(("dr:", "rpo:")):
             continue
         assert 'environment="production"' in q.expr, q.name
-        if q.name.startswith("slo_") and slo.is_long(q.name.split(":")[1]):
-            assert naming.SLO_REQUESTS_5M in q.expr
+        if q.name.startswith("slo_") and conventions.is_long(q.name.split(":")[1]):
+            assert conventions.SLO_REQUESTS_5M in q.expr
         else:
             assert "by (environment, service" in q.expr or "by (le, environment, service)" in q.expr, q.name
 
@@ -97,7 +97,7 @@ def one_service() -> Catalog:
 
 def test_page_needs_both_windows_strictly_above_the_factor(one_service: Catalog) -> None:
     budget = one_service.services[0].slos.availability.error_budget  # type: ignore[union-attr]
-    factor = min(t.factor("28d") for t in slo.TIERS if t.severity == "page")
+    factor = min(t.factor("28d") for t in conventions.TIERS if t.severity == "page")
     at_threshold = report_for(one_service, answers(one_service, factor * budget))
     assert at_threshold["services"][0]["slos"][0]["alerts"] == ["ticket"]  # only the lower tiers hold
     above = report_for(one_service, answers(one_service, factor * budget * 1.001))

@@ -14,12 +14,12 @@ import yaml
 from tests.golden import assert_golden
 from zarish_obs import procs
 from zarish_obs.catalog import Catalog
-from zarish_obs.cli import main
 from zarish_obs.promtool import check_config, run_tool
 from zarish_obs.scrape.config import Topology, build_prometheus_config
 from zarish_obs.scrape.kubernetes import PodTarget
 from zarish_obs.scrape.networkpolicy import metrics_policies
 from zarish_obs.scrape.render import render
+from zarish_obs.stack.main import main
 from zarish_obs.writers import to_yaml
 
 HERE = Path(__file__).resolve().parent
@@ -184,7 +184,7 @@ def test_real_prometheus_applies_annotation_relabelling(tmp_path: Path, default_
 def test_generated_prometheus_yml_starts_a_real_server_shape(tmp_path: Path) -> None:
     """The cluster config's Kubernetes-free parts load in `promtool check config` without --syntax-only."""
     out = tmp_path / "o"
-    proc = subprocess.run([sys.executable, "-m", "zarish_obs.cli", "scrape", "generate", "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "zarish_obs.stack.main", "scrape", "generate", "--out", str(out)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out / "prometheus.yml")

@@ -98,7 +98,7 @@ class Stack:
 
 
 def zarish(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zarish_obs.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "zarish_obs.stack.main", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 

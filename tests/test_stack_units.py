@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import catalog_file
-from zarish_obs import procs, promtool
+from zarish_obs import conventions, procs, promtool
 from zarish_obs.catalog import Catalog, load_catalog
 from zarish_obs.errors import CatalogError
 from zarish_obs.scrape.kubernetes import pod_relabel_configs
@@ -213,7 +213,7 @@ def test_time_compressed_catalog_is_labelled(default_catalog):
     fast = configs.local_catalog(default_catalog, 0.02)
     assert fast.time_scale == 0.02
     assert (fast.prometheus.scrape_interval, fast.prometheus.evaluation_interval) == ("1s", "1s")
-    assert fast.scaled(fast.dr.error_ratio.for_) == "6s"
+    assert conventions.timings(fast).error_ratio_for == "6s"
     note = configs.compression_note(fast) or ""
     assert note.startswith("TIME-COMPRESSED") and "5m -> 6s" in note and "30m -> 36s" in note
     with pytest.raises(ValueError):

@@ -202,9 +202,10 @@ class ManualTrigger(_Model):
 class Backup(_Model):
     metric: str = "zarish_backup_last_success_timestamp_seconds"
     schedule: str = "0 2 * * *"
+    grace: str = Field("2h", description="a backup counts as missed once its schedule's interval plus this has passed")
     retention: str = "30d"
 
-    _retention = field_validator("retention", mode="before")(_duration)
+    _retention = field_validator("retention", "grace", mode="before")(_duration)
     _metric = field_validator("metric")(_metric_name)
 
     @field_validator("schedule")
@@ -252,9 +253,10 @@ class Alerting(_Model):
     ticket_fast: BurnTierSettings = Field(default_factory=BurnTierSettings)
     ticket_slow: BurnTierSettings = Field(default_factory=BurnTierSettings)
     metrics_absent_for: str = "10m"
+    targets_down_for: str = "5m"
     webhook_url: str = "http://zarish-alert-webhook.zarish-his-monitoring.svc:8080/alerts"
 
-    _durations = field_validator("metrics_absent_for", mode="before")(_duration)
+    _durations = field_validator("metrics_absent_for", "targets_down_for", mode="before")(_duration)
 
 
 class RemoteWrite(_Model):
@@ -391,14 +393,6 @@ class Catalog(_Model):
             if env.name == name:
                 return env
         raise KeyError(name)
-
-    def scaled(self, duration: str) -> str:
-        """A `for:`-style duration compressed by `time_scale` (identity for real catalogs)."""
-        from zarish_obs.durations import format_duration
-
-        if self.time_scale == 1:
-            return duration
-        return format_duration(max(1.0, round(parse_duration(duration) * self.time_scale)))
 
 
 DEFAULT_CATALOG_RESOURCE = "default_catalog.yaml"

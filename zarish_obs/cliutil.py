@@ -19,10 +19,6 @@ CatalogOpt = Annotated[
 ]
 
 
-def out_opt(default: str = "out") -> object:
-    return typer.Option("--out", "-o", help="Directory to write into (created if missing).")
-
-
 class TableOrJson(str, Enum):
     table = "table"
     json = "json"

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,12 @@ BINARIES = {
     "blackbox": "prometheus-blackbox-exporter",
     "victoria-metrics": "victoria-metrics",
 }
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """argv that runs one of our modules in this interpreter, always the installed code: `-P` keeps the
+    working directory off sys.path, so a source checkout there cannot shadow the installed package."""
+    return [sys.executable, "-P", "-m", module, *args]
 
 
 def binary(name: str) -> str:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from zarish_obs import naming
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog, Metrics, Service
 from zarish_obs.durations import format_duration, parse_duration
 
@@ -183,7 +183,7 @@ class Signals:
     @staticmethod
     def recorded_events(window: str, matchers: Sequence[Matcher] = (), bad: bool = False) -> str:
         """Exact event count over `window`: the recorded 5m increases tiled without overlap."""
-        name = naming.SLO_ERRORS_5M if bad else naming.SLO_REQUESTS_5M
+        name = conventions.SLO_ERRORS_5M if bad else conventions.SLO_REQUESTS_5M
         return f"sum_over_time({selector(name, matchers)}[{window}:5m])"
 
     def slo_error_ratio_recorded(self, window: str, matchers: Sequence[Matcher] = ()) -> str:
@@ -197,7 +197,6 @@ def signals(catalog: Catalog) -> Signals:
 
 # -- DR triggers ------------------------------------------------------------------------------------------
 # Shared by the DR alert rules and the monitor so "for 5 minutes" means the same in both.
-DR_REPLICATION_LAG_FOR = "1m"  # the lag must stay above the threshold this long
 _DR_MIN_RATE_WINDOW_SECONDS = 60
 
 

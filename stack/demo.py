@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zarish_obs import promtool
+from zarish_obs import procs, promtool
 from zarish_obs.cliutil import CatalogOpt, catalog, err
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.stack import configs, manager
@@ -54,7 +53,7 @@ class Clock:
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zarish_obs.cli", *args], capture_output=True, text=True,
+    return subprocess.run(procs.python_module("zarish_obs.stack.main", *args), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 

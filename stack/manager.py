@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from pathlib import Path
 import requests
 
 from zarish_obs import procs, promtool
+from zarish_obs.alerts.alertmanager import build_alertmanager_config
+from zarish_obs.alerts.render import rule_files
 from zarish_obs.catalog import Catalog, parse_catalog
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
@@ -73,15 +74,6 @@ def _write_catalog(layout: Layout, catalog: Catalog, source: str) -> None:
     write_atomic(layout.catalog, text)
 
 
-def _alerts_api() -> tuple[Callable[..., dict[str, str]], Callable[..., dict]]:
-    try:
-        from zarish_obs.alerts.alertmanager import build_alertmanager_config
-        from zarish_obs.alerts.render import rule_files
-    except ImportError as exc:
-        raise ZarishError(f"the alerts package is not available ({exc})", ExitCode.SOFTWARE) from None
-    return rule_files, build_alertmanager_config
-
-
 def _check(result: promtool.CheckResult, what: str) -> None:
     if not result.ok:
         first = result.output.strip().splitlines()[-1] if result.output.strip() else "no output"
@@ -90,7 +82,6 @@ def _check(result: promtool.CheckResult, what: str) -> None:
 
 def _write_configs(layout: Layout, catalog: Catalog, comps: dict[str, Component], pod_ports: dict[str, int]) -> None:
     """Workload description, rules, Alertmanager, blackbox and Prometheus configs, each validated."""
-    rule_files, build_alertmanager_config = _alerts_api()
     kinds = {c.kind: c for c in comps.values()}
     workload = workload_config(catalog, pod_ports, comps[INFRA].port, str(layout.scenario), kinds["pushgateway"].url)
     workload["history"] = history.window(time.time(), catalog.prometheus.scrape_interval)
@@ -123,7 +114,7 @@ def _history_file(layout: Layout, comp: Component) -> Path:
 def _start(layout: Layout, state: StackState, comp: Component, first: bool = False) -> None:
     """Start one component on its recorded port and record its PID at once. On the first start the
     exporters also write their pods' recent past for the history backfill."""
-    py = [sys.executable, "-m"]
+    py = procs.python_module
     log = layout.logs / f"{comp.name}.log"
     if comp.kind == HISTORY_KIND:
         proc = procs.start_prometheus(layout.config / HISTORY_PROMETHEUS_YML, layout.data / "prometheus", comp.port)
@@ -137,16 +128,16 @@ def _start(layout: Layout, state: StackState, comp: Component, first: bool = Fal
     elif comp.kind == "blackbox":
         proc = procs.start_blackbox(layout.config / "blackbox.yml", layout.logs, comp.port)
     elif comp.kind == "receiver":
-        proc = procs.start(comp.name, [*py, "zarish_obs.stack.receiver", str(layout.received), str(comp.port)],
+        proc = procs.start(comp.name, py("zarish_obs.stack.receiver", str(layout.received), str(comp.port)),
                            log, comp.url, comp.ready)
     elif comp.kind == "exporter":
-        argv = [*py, "zarish_obs.stack.exporter", str(layout.workload), "--service", comp.extra["service"]]
+        argv = py("zarish_obs.stack.exporter", str(layout.workload), "--service", comp.extra["service"])
         if first:
             ensure_dir(_history_file(layout, comp).parent)
             argv += ["--history-out", str(_history_file(layout, comp))]
         proc = procs.start(comp.name, argv, log, comp.url, comp.ready)
     elif comp.kind == "infra":
-        proc = procs.start(comp.name, [*py, "zarish_obs.stack.exporter", str(layout.workload), "--infra"],
+        proc = procs.start(comp.name, py("zarish_obs.stack.exporter", str(layout.workload), "--infra"),
                            log, comp.url, comp.ready)
     else:
         raise ZarishError(f"unknown stack component kind {comp.kind!r}", ExitCode.SOFTWARE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
 from zarish_obs.scrape.config import Topology, build_prometheus_config
@@ -29,9 +30,10 @@ def local_catalog(catalog: Catalog, time_scale: float) -> Catalog:
     if time_scale == 1:
         return cat
     p = cat.prometheus
-    prom = p.model_copy(update={"scrape_interval": cat.scaled(p.scrape_interval),
-                                "evaluation_interval": cat.scaled(p.evaluation_interval),
-                                "scrape_timeout": cat.scaled(p.scrape_timeout)})
+    scaled = conventions.timings(cat)
+    prom = p.model_copy(update={"scrape_interval": scaled(p.scrape_interval),
+                                "evaluation_interval": scaled(p.evaluation_interval),
+                                "scrape_timeout": scaled(p.scrape_timeout)})
     return cat.model_copy(update={"prometheus": prom})
 
 
@@ -41,7 +43,8 @@ def compression_note(catalog: Catalog) -> str | None:
         return None
     dr = catalog.dr
     examples = [dr.error_ratio.for_, dr.primary_region_unavailable.for_, catalog.alerting.metrics_absent_for]
-    shown = ", ".join(f"{d} -> {catalog.scaled(d)}" for d in dict.fromkeys(examples))
+    scaled = conventions.timings(catalog)
+    shown = ", ".join(f"{d} -> {scaled(d)}" for d in dict.fromkeys(examples))
     speed = round(1 / catalog.time_scale, 1)
     return (f"TIME-COMPRESSED RUN (time scale {catalog.time_scale:g}, {speed:g}x): alert `for:` durations and "
             f"DR trigger windows are shortened ({shown}); scrape and evaluation every "

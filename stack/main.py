@@ -1,8 +1,11 @@
-"""The `zarish-obs` command: a root typer app that mounts each component's app."""
+"""The `zarish-obs` command: the root typer app that mounts every component's app.
+
+It lives in the top layer with the stack and demo because, like them, it reaches every component;
+the core and the components never import it.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from typing import Annotated
@@ -11,9 +14,14 @@ import click
 import typer
 
 from zarish_obs import __version__
-from zarish_obs.catalog import default_catalog_text
-from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, err, new_app
-from zarish_obs.errors import EXIT_CODES_HELP, CatalogError, ExitCode, ZarishError
+from zarish_obs.alerts.cli import app as alerts_app
+from zarish_obs.catalog_cli import app as catalog_app
+from zarish_obs.cliutil import err
+from zarish_obs.dashboards.cli import app as dashboards_app
+from zarish_obs.errors import EXIT_CODES_HELP, ExitCode, ZarishError
+from zarish_obs.monitor.cli import app as monitor_app
+from zarish_obs.scrape.cli import app as scrape_app
+from zarish_obs.stack.cli import register as register_stack
 
 app = typer.Typer(
     name="zarish-obs",
@@ -24,7 +32,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_state = {"debug": False}
 
 
 @app.callback(invoke_without_command=True)
@@ -33,7 +40,6 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
-    _state["debug"] = debug
     if version:
         print(__version__)
         raise typer.Exit(0)
@@ -42,63 +48,14 @@ def _root(
         raise typer.Exit(ExitCode.USAGE)
 
 
-catalog_app = new_app("catalog", "Show and validate the service catalog.")
 
 
-@catalog_app.command("show")
-def catalog_show(path: CatalogOpt = None) -> None:
-    """Print the catalog (the built-in ZARISH HIS one by default) as YAML, to start your own from."""
-    if path is None:
-        sys.stdout.write(default_catalog_text())
-        return
-    catalog(path)
-    sys.stdout.write(path.read_text("utf-8"))
-
-
-@catalog_app.command("validate")
-def catalog_validate(path: CatalogOpt = None, fmt: FormatOpt = TableOrJson.table) -> None:
-    """Check a catalog: one line per problem (file: field: reason), exit 65 if there is any."""
-    source = str(path) if path else "<built-in catalog>"
-    try:
-        cat = catalog(path)
-    except CatalogError as exc:
-        if fmt is TableOrJson.json:
-            print(json.dumps({"valid": False, "file": source, "problems": exc.problems}))
-            raise typer.Exit(ExitCode.DATAERR) from None
-        raise
-    summary = {
-        "valid": True, "file": source, "name": cat.name, "services": len(cat.services),
-        "slos": sum(len(s.slo_items()) for s in cat.services), "environments": len(cat.environments),
-        "regions": len(cat.regions),
-    }
-    if fmt is TableOrJson.json:
-        print(json.dumps(summary))
-    else:
-        print(f"{source}: valid: {summary['services']} services, {summary['slos']} SLOs, "
-              f"{summary['environments']} environments, {summary['regions']} regions")
-
-
-app.add_typer(catalog_app)
-
-
-def _mount() -> None:
-    from zarish_obs.alerts.cli import app as alerts_app
-    from zarish_obs.dashboards.cli import app as dashboards_app
-    from zarish_obs.monitor.cli import app as monitor_app
-    from zarish_obs.scrape.cli import app as scrape_app
-
-    app.add_typer(scrape_app, name="scrape")
-    app.add_typer(alerts_app, name="alerts")
-    app.add_typer(dashboards_app, name="dashboards")
-    app.add_typer(monitor_app, name="monitor")
-    try:
-        from zarish_obs.stack.cli import register as register_stack
-    except ImportError:
-        return
-    register_stack(app)
-
-
-_mount()
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(scrape_app, name="scrape")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(monitor_app, name="monitor")
+register_stack(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from zarish_obs import procs
 from zarish_obs.stack.receiver import received_alerts
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ class MonitorRun:
 def monitor_check(catalog_file: Path | str, prometheus_url: str, fmt: str = "json", extra: Sequence[str] = (),
                   timeout: float = 90) -> MonitorRun:
     """Run `zarish-obs monitor check` exactly as cron would: a fresh interpreter, its exit code."""
-    argv = [sys.executable, "-m", "zarish_obs.cli", "monitor", "check", "--catalog", str(catalog_file),
+    argv = [*procs.python_module("zarish_obs.stack.main"), "monitor", "check", "--catalog", str(catalog_file),
             "--prometheus-url", prometheus_url, "--format", fmt, *extra]
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)

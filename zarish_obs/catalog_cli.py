@@ -1,0 +1,47 @@
+"""`zarish-obs catalog show|validate`: the catalog commands, which need nothing but the core."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from zarish_obs.catalog import default_catalog_text
+from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, new_app
+from zarish_obs.errors import CatalogError, ExitCode
+
+app = new_app("catalog", "Show and validate the service catalog.")
+
+
+@app.command("show")
+def catalog_show(path: CatalogOpt = None) -> None:
+    """Print the catalog (the built-in ZARISH HIS one by default) as YAML, to start your own from."""
+    if path is None:
+        sys.stdout.write(default_catalog_text())
+        return
+    catalog(path)
+    sys.stdout.write(path.read_text("utf-8"))
+
+
+@app.command("validate")
+def catalog_validate(path: CatalogOpt = None, fmt: FormatOpt = TableOrJson.table) -> None:
+    """Check a catalog: one line per problem (file: field: reason), exit 65 if there is any."""
+    source = str(path) if path else "<built-in catalog>"
+    try:
+        cat = catalog(path)
+    except CatalogError as exc:
+        if fmt is TableOrJson.json:
+            print(json.dumps({"valid": False, "file": source, "problems": exc.problems}))
+            raise typer.Exit(ExitCode.DATAERR) from None
+        raise
+    summary = {
+        "valid": True, "file": source, "name": cat.name, "services": len(cat.services),
+        "slos": sum(len(s.slo_items()) for s in cat.services), "environments": len(cat.environments),
+        "regions": len(cat.regions),
+    }
+    if fmt is TableOrJson.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{source}: valid: {summary['services']} services, {summary['slos']} SLOs, "
+              f"{summary['environments']} environments, {summary['regions']} regions")

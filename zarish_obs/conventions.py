@@ -1,0 +1,227 @@
+"""The conventions every component shares, in one place: names, labels, SLO kinds, windows, burn-rate
+tiers and their policy, and the time scale.
+
+Rules, dashboards, the monitor and the stack read these instead of spelling them out, so a recorded
+series, an alert name or a window cannot mean one thing to the alerts and another to the dashboards.
+Recording rules follow Prometheus's `level:metric:operation` convention; the level
+`environment_service` says they keep exactly those two labels (plus `slo` on the SLO series).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from zarish_obs.catalog import Catalog
+from zarish_obs.durations import format_duration, parse_duration
+
+# -- labels ---------------------------------------------------------------------------------------------
+SLO_LABEL = "slo"
+SEVERITY_LABEL = "severity"
+DR_TRIGGER_LABEL = "dr_trigger"
+REGION_LABEL = "region"
+TIME_COMPRESSED_LABEL = "time_compressed"
+
+# -- SLO kinds ------------------------------------------------------------------------------------------
+SLO_KINDS = ("availability", "latency")
+
+
+def slo_kinds(catalog: Catalog) -> list[str]:
+    """SLO kinds at least one service declares, in the fixed order of SLO_KINDS."""
+    present = {kind for svc in catalog.services for kind, _ in svc.slo_items()}
+    return [k for k in SLO_KINDS if k in present]
+
+
+# -- recorded series ------------------------------------------------------------------------------------
+LEVEL = "environment_service"
+REQUEST_RATE = f"{LEVEL}:zarish_http_requests:rate5m"
+ERROR_RATIO = f"{LEVEL}:zarish_http_request_errors:ratio_rate5m"
+LATENCY_P50 = f"{LEVEL}:zarish_http_request_duration_seconds:p50_rate5m"
+LATENCY_P95 = f"{LEVEL}:zarish_http_request_duration_seconds:p95_rate5m"
+# 5-minute SLO event increases, label slo=<kind>: the source of every long window.
+SLO_REQUESTS_5M = f"{LEVEL}:zarish_slo_requests:increase5m"
+SLO_ERRORS_5M = f"{LEVEL}:zarish_slo_errors:increase5m"
+# All-services error ratio of the DR-watched environment (label environment).
+DR_ERROR_RATIO = "environment:zarish_http_request_errors:ratio_rate5m"
+
+
+def slo_error_ratio(window: str) -> str:
+    """Recorded bad/total ratio of every SLO over `window` (label slo)."""
+    return f"{LEVEL}:zarish_slo_errors:ratio_rate{normalise(window)}"
+
+
+# -- alert names ----------------------------------------------------------------------------------------
+SLO_BURN_ALERTS = {"availability": "SLOErrorBudgetBurn", "latency": "SLOLatencyBudgetBurn"}
+SLO_METRICS_ABSENT = "SLOMetricsAbsent"
+TARGETS_DOWN = "ServiceTargetsDown"
+DR_ERROR_RATIO_HIGH = "DRErrorRatioHigh"
+DR_REPLICATION_LAG_HIGH = "DRReplicationLagHigh"
+DR_PRIMARY_REGION_UNAVAILABLE = "DRPrimaryRegionUnavailable"
+DR_MANUAL_TRIGGER = "DRManualTrigger"
+RPO_BREACHED = "RPOBreached"
+BACKUP_MISSED = "BackupMissed"
+# dr_trigger label value -> the alert that carries it (the monitor's trigger names are these values).
+DR_TRIGGERS = {
+    "error_ratio": DR_ERROR_RATIO_HIGH,
+    "replication_lag": DR_REPLICATION_LAG_HIGH,
+    "primary_region_unavailable": DR_PRIMARY_REGION_UNAVAILABLE,
+    "manual": DR_MANUAL_TRIGGER,
+}
+
+# -- windows --------------------------------------------------------------------------------------------
+TILE = "5m"  # the recorded SLO increases; every long window is a whole number of these
+TILE_SECONDS = 300
+LONG_WINDOW_SECONDS = 86400  # windows of a day or more are sums of the recorded tiles
+LONG_GROUP_INTERVAL_SECONDS = 60  # rule groups whose inputs change only every few minutes
+
+
+def normalise(window: str) -> str:
+    return format_duration(parse_duration(window))
+
+
+def is_long(window: str) -> bool:
+    return parse_duration(window) >= LONG_WINDOW_SECONDS
+
+
+def _sorted(windows: set[str]) -> list[str]:
+    return sorted(windows, key=parse_duration)
+
+
+# -- burn-rate tiers ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BurnTier:
+    """One tier of the SRE Workbook's multiwindow, multi-burn-rate scheme and its policy.
+
+    A tier spends `budget_share` of the error budget within `long_window`; its factor is
+    budget_share x SLO period / long window (14.4/6/3/1 for 30 days). `default_for` applies when the
+    catalog leaves `alerting.<name>.for` unset: long enough to ride out a blip, short against the long
+    window (about 1/30 of it, as the burn is already averaged over that window).
+    """
+
+    name: str  # page_fast | page_slow | ticket_fast | ticket_slow (catalog alerting.<name>)
+    severity: str  # page | ticket
+    long_window: str
+    short_window: str
+    budget_share: float
+    default_for: str
+
+    def factor(self, slo_window: str) -> float:
+        return round(self.budget_share * parse_duration(slo_window) / parse_duration(self.long_window), 4)
+
+    @property
+    def lag_allowance_seconds(self) -> int:
+        """How much later than `for:` after the burn starts the tier may fire: a long window sees new
+        events only when a 5-minute tile is recorded, and is evaluated once a minute after that."""
+        return TILE_SECONDS + LONG_GROUP_INTERVAL_SECONDS if is_long(self.long_window) else 0
+
+    @property
+    def evaluated_once_a_minute(self) -> bool:
+        return self.severity != "page"
+
+
+TIERS = (
+    BurnTier("page_fast", "page", "1h", "5m", 0.02, "2m"),
+    BurnTier("page_slow", "page", "6h", "30m", 0.05, "15m"),
+    BurnTier("ticket_fast", "ticket", "1d", "2h", 0.10, "1h"),
+    BurnTier("ticket_slow", "ticket", "3d", "6h", 0.10, "3h"),
+)
+SEVERITIES = ("page", "ticket")
+
+
+def tier_enabled(catalog: Catalog, tier: BurnTier) -> bool:
+    return getattr(catalog.alerting, tier.name).enabled
+
+
+def enabled_tiers(catalog: Catalog) -> list[BurnTier]:
+    return [t for t in TIERS if tier_enabled(catalog, t)]
+
+
+ALERT_WINDOWS = tuple(_sorted({normalise(w) for t in TIERS for w in (t.long_window, t.short_window)}))
+BURN_LONG_WINDOWS = tuple(_sorted({normalise(t.long_window) for t in TIERS}))
+
+
+def slo_windows(catalog: Catalog) -> list[str]:
+    """The SLO windows the catalog uses, normalised (30d, 28d, ...)."""
+    return _sorted({normalise(s.window) for svc in catalog.services for _, s in svc.slo_items()})
+
+
+def ratio_windows(catalog: Catalog) -> list[str]:
+    """Every window a ratio is recorded for: the burn-rate windows plus each SLO window, shortest first."""
+    if not slo_kinds(catalog):
+        return []
+    return _sorted(set(ALERT_WINDOWS) | set(slo_windows(catalog)))
+
+
+def event_windows(catalog: Catalog) -> list[str]:
+    """The long windows of the burn tiers: an SLO alert needs `min_events` requests there."""
+    return list(BURN_LONG_WINDOWS) if slo_kinds(catalog) else []
+
+
+# -- time scale -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Timings:
+    """Every duration that a time-compressed (demo or test) catalog shortens, compressed once here.
+
+    Rate windows and SLO windows are never compressed: they define what is measured. What is compressed
+    is how long a condition must hold (`for:`), how often slow rule groups run, and how long
+    Alertmanager waits, so a 5-minute trigger can be watched in seconds.
+    """
+
+    scale: float
+    error_ratio_for: str
+    replication_lag_for: str
+    region_unavailable_for: str
+    metrics_absent_for: str
+    targets_down_for: str
+    tier_for: dict[str, str]
+    long_group_seconds: int
+
+    def __call__(self, duration: str) -> str:
+        """Any other duration of the same kind (Alertmanager's timers), compressed the same way."""
+        return scale_duration(duration, self.scale)
+
+    def seconds(self, duration: str) -> float:
+        return parse_duration(self(duration))
+
+    @property
+    def compressed(self) -> bool:
+        return self.scale != 1
+
+
+# How long the replication lag must stay above its threshold before it is a DR trigger.
+REPLICATION_LAG_FOR = "1m"
+
+
+def scale_duration(duration: str, scale: float) -> str:
+    if scale == 1:
+        return duration
+    return format_duration(max(1.0, round(parse_duration(duration) * scale)))
+
+
+def timings(catalog: Catalog) -> Timings:
+    s = catalog.time_scale
+    dr = catalog.dr
+    return Timings(
+        scale=s,
+        error_ratio_for=scale_duration(dr.error_ratio.for_, s),
+        replication_lag_for=scale_duration(REPLICATION_LAG_FOR, s),
+        region_unavailable_for=scale_duration(dr.primary_region_unavailable.for_, s),
+        metrics_absent_for=scale_duration(catalog.alerting.metrics_absent_for, s),
+        targets_down_for=scale_duration(catalog.alerting.targets_down_for, s),
+        tier_for={t.name: scale_duration(getattr(catalog.alerting, t.name).for_ or t.default_for, s) for t in TIERS},
+        long_group_seconds=max(1, round(LONG_GROUP_INTERVAL_SECONDS * s)),
+    )
+
+
+# -- dashboards -----------------------------------------------------------------------------------------
+DASHBOARD_KINDS = ("overview", "slo", "dr")
+
+
+def dashboard_uid(catalog_name: str, kind: str) -> str:
+    """Deterministic Grafana uid (<= 40 chars of [A-Za-z0-9_-]) for one of our dashboards."""
+    uid = f"{catalog_name}-{kind}"
+    if len(uid) <= 40:
+        return uid
+    # Cut long names but keep uids distinct: a hash of the full uid replaces the tail.
+    digest = hashlib.sha256(uid.encode()).hexdigest()[:8]
+    return f"{uid[:31]}-{digest}"
