@@ -104,7 +104,7 @@ def build_alertmanager_config(catalog: Catalog, webhook_url: str | None = None,
     m = catalog.metrics
     env, svc = m.environment_label, m.service_label
     production = catalog.dr.error_ratio.environment
-    slo_alerts = "|".join(conventions.SLO_BURN_ALERTS.values())
+    slo_alerts = "|".join(conventions.slo_burn_alerts(catalog))
     scaled = conventions.timings(catalog)
     route = {
         "receiver": DEFAULT_RECEIVER,

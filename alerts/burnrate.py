@@ -109,8 +109,9 @@ def burn_rule(catalog: Catalog, group: ObjectiveGroup, tier: BurnTier) -> dict[s
         f"At this rate {common.percent(tier.budget_share)} of the {group.window} budget is spent within "
         f"{tier.long_window}. The long window saw at least {catalog.alerting.min_events} requests.")
     # objective and slo_window tell the rules of one tier apart (and tell people which objective burns).
-    labels = {conventions.SEVERITY_LABEL: tier.severity, "long_window": tier.long_window,
-              "short_window": tier.short_window, "objective": objective, "slo_window": group.window,
+    labels = {conventions.SEVERITY_LABEL: tier.severity, conventions.LONG_WINDOW_LABEL: tier.long_window,
+              conventions.SHORT_WINDOW_LABEL: tier.short_window, conventions.OBJECTIVE_LABEL: objective,
+              conventions.SLO_WINDOW_LABEL: group.window,
               **common.common_labels(catalog)}
     for_ = conventions.timings(catalog).tier_for[tier.name]
     return common.alert_rule(alertname, burn_expr(catalog, group, tier), for_, labels,

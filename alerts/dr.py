@@ -1,8 +1,10 @@
-"""The DR plan's trigger conditions as alerts (severity critical, label dr_trigger), plus the backup RPO.
+"""The DR plan's trigger conditions as alerts (severity critical, label dr_trigger); the RPO and the
+backups are judged in recovery.py.
 
 The error-ratio trigger measures the ratio over a short rate window (four scrapes, at least a minute), so
 the `for:` duration is what the DR plan's "for 5 minutes" means: 15% errors for 8 minutes pages, 15%
-for 3 minutes does not. The 5-minute ratio is recorded separately for dashboards and the monitor.
+for 3 minutes does not. The conditions come from zarish_obs.promql, whose stateless forms of the same
+conditions the DR dashboard and `monitor check` evaluate, so all three agree at every evaluation step.
 """
 
 from __future__ import annotations
@@ -37,19 +39,18 @@ def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
     env = dr.error_ratio.environment
     primary = catalog.primary_region.name
     lag_seconds = parse_duration(dr.replication_lag.threshold)
-    rpo_seconds = parse_duration(dr.rpo)
     critical = {"severity": "critical", **common.common_labels(catalog)}
     threshold = common.percent(dr.error_ratio.threshold)
     window = error_ratio_window(catalog)
     t = conventions.timings(catalog)
     rules = [
         common.alert_rule(
-            "DRErrorRatioHigh",
-            f"({promql.dr_error_ratio(catalog, window)}) > {common.number(dr.error_ratio.threshold)}",
+            conventions.DR_ERROR_RATIO_HIGH,
+            promql.dr_error_ratio_high(catalog).expr,
             t.error_ratio_for,
-            {"dr_trigger": "error_ratio", **critical},
+            {conventions.DR_TRIGGER_LABEL: "error_ratio", **critical},
             _dr_annotations(
-                catalog, "DRErrorRatioHigh",
+                catalog, conventions.DR_ERROR_RATIO_HIGH,
                 f"DR trigger: more than {threshold} of all requests in {env} fail",
                 f"The {env} error ratio of all services together (5xx over all requests, {window} rate) has "
                 f"been above {threshold} for {dr.error_ratio.for_}. This is a DR plan trigger condition: "
@@ -66,12 +67,13 @@ def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
                 f"({dr.replication_lag.threshold}) for {REPLICATION_LAG_FOR}: the DR database is falling "
                 f"behind and a failover now would lose more than the RPO of {dr.rpo}.")),
         common.alert_rule(
-            "DRPrimaryRegionUnavailable",
-            f"{promql.dr_primary_probe_success(catalog)} == 0",
+            conventions.DR_PRIMARY_REGION_UNAVAILABLE,
+            promql.dr_primary_region_down(catalog).expr,
             t.region_unavailable_for,
-            {"dr_trigger": "primary_region_unavailable", "region": primary, **critical},
+            {conventions.DR_TRIGGER_LABEL: "primary_region_unavailable", conventions.REGION_LABEL: primary,
+             **critical},
             _dr_annotations(
-                catalog, "DRPrimaryRegionUnavailable",
+                catalog, conventions.DR_PRIMARY_REGION_UNAVAILABLE,
                 f"DR trigger: primary region {primary} unavailable",
                 f"Every health probe of the primary region {primary} has failed for "
                 f"{dr.primary_region_unavailable.for_}. This is a DR plan trigger condition: start the "
@@ -86,17 +88,6 @@ def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
                 "DR trigger: failover requested manually by operations",
                 f"{dr.manual_trigger.metric} is 1: the operations team has declared a disaster. Start the "
                 "failover procedure.")),
-        common.alert_rule(
-            "BackupRPOBreached",
-            f"{promql.backup_age_seconds(catalog)} > {common.number(rpo_seconds)}",
-            None,
-            {"severity": "warning", **common.common_labels(catalog)},
-            _dr_annotations(
-                catalog, "BackupRPOBreached",
-                f"Last successful backup is older than the RPO of {dr.rpo}",
-                f"The newest {dr.backup.metric} is more than {common.number(rpo_seconds)} s old: a disaster "
-                f"now would lose more data than the recovery point objective ({dr.rpo}) allows. Backup "
-                f"schedule: {common.literal(dr.backup.schedule)}.", failover=False)),
     ]
     return rules
 

@@ -45,7 +45,8 @@ def _rule(record: str, expr: str, labels: dict[str, str] | None = None) -> dict[
 
 
 def signal_rules(catalog: Catalog) -> list[dict[str, Any]]:
-    """Request rate, error ratio, p50/p95 per (environment, service), and the DR error ratio."""
+    """Request rate, error ratio, p50/p95 per (environment, service); the DR error ratio is not recorded
+    (see promql.dr_error_ratio)."""
     s = promql.signals(catalog)
     # histogram_quantile is NaN on zero traffic; the comparison drops those samples instead.
     return [
@@ -53,8 +54,6 @@ def signal_rules(catalog: Catalog) -> list[dict[str, Any]]:
         _rule(conventions.ERROR_RATIO, s.error_ratio()),
         _rule(conventions.LATENCY_P50, f"{s.latency_quantile(0.5)} >= 0"),
         _rule(conventions.LATENCY_P95, f"{s.latency_quantile(0.95)} >= 0"),
-        _rule(conventions.DR_ERROR_RATIO, promql.dr_error_ratio(catalog),
-              {catalog.metrics.environment_label: catalog.dr.error_ratio.environment}),
     ]
 
 

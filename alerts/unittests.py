@@ -14,6 +14,13 @@ A second, short group lets one service per severity vanish and checks `SLOMetric
 
 DR file: each trigger below its threshold, then above it from a known step, checked the step before
 `for:` expires and at expiry.
+
+Recovery file: one small group per case. RPOBreached with the replication lag and the backup's age each
+below (exactly at the RPO) and above it, and with no replication data; BackupMissed just inside and just
+outside interval + grace, with backups one interval apart, and with no backup recorded at all.
+
+Targets file: two pods of one service go down (one alert for the service, not one per pod); the same
+service down in another environment for less than `for:`, and a pod outside the catalog, never alert.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import re
 from typing import Any
 
 from zarish_obs import conventions
-from zarish_obs.alerts import burnrate, common, dr
+from zarish_obs.alerts import burnrate, common, dr, recovery, targets
 from zarish_obs.alerts.recording import recording_groups
 from zarish_obs.catalog import Catalog, Service
 from zarish_obs.durations import format_duration, parse_duration
@@ -34,11 +41,14 @@ from zarish_obs.writers import to_yaml
 TESTS_DIR = "tests"
 SLO_TEST_FILE = "zarish-slo.test.yml"
 DR_TEST_FILE = "zarish-dr.test.yml"
+RECOVERY_TEST_FILE = "zarish-recovery.test.yml"
+TARGETS_TEST_FILE = "zarish-targets.test.yml"
 ZERO_ENV = "zero-traffic"
 LOW_ENV = "low-traffic"
 FIRST_TILE = conventions.TILE_SECONDS  # the first recorded 5m increase on the subquery grid
 REQUESTS_PER_MINUTE = 100
-ERROR_STATUSES = ("500", "503", "502", "504", "429", "5xx", "error", "failure")
+# Every 5xx code (the catalog demands the error regex match one of them), then spellings some exporters use.
+ERROR_STATUSES = (*(str(code) for code in range(500, 600)), "429", "5xx", "error", "failure")
 OK_STATUSES = ("200", "204", "201", "302", "2xx", "ok", "success")
 
 
@@ -64,7 +74,8 @@ def _step(*durations: int) -> int:
 
 
 def _num(value: float) -> str:
-    return common.number(round(value, 9))
+    """Twelve significant digits: float noise (0.30000000000000004) goes, tiny thresholds (1e-12) stay."""
+    return f"{value:.12g}"
 
 
 def _segments(parts: list[tuple[float, int]], start: float = 0.0) -> str:
@@ -273,10 +284,7 @@ def dr_tests(catalog: Catalog) -> dict[str, Any]:
         "DRPrimaryRegionUnavailable": switch + step,
         "DRManualTrigger": switch + step,
     }
-    rpo = _seconds(d.rpo)
-    backup_fires = (rpo // step + 1) * step  # the backup is from t=0: its age passes the RPO after rpo
     fires = {name: onset[name] + for_of[name] for name in onset}
-    fires["BackupRPOBreached"] = backup_fires
     end = max(fires.values())
     steps = end // step
     after = steps - switch_step
@@ -302,15 +310,13 @@ def dr_tests(catalog: Catalog) -> dict[str, Any]:
         {"series": _series(d.primary_region_unavailable.metric, {"region": primary, "instance": "primary-health"}),
          "values": _gauge([(1, switch_step + 1), (0, after)])},
         {"series": _series(d.manual_trigger.metric, {}), "values": _gauge([(0, switch_step + 1), (1, after)])},
-        {"series": _series(d.backup.metric, {}), "values": _gauge([(0, steps + 1)])},
     ]
     for region in catalog.dr_regions:
         series.append({"series": _series(d.primary_region_unavailable.metric,
                                          {"region": region.name, "instance": f"{region.name}-health"}),
                        "values": _gauge([(1, steps + 1)])})
     tests = []
-    for name in ("DRErrorRatioHigh", "DRReplicationLagHigh", "DRPrimaryRegionUnavailable", "DRManualTrigger",
-                 "BackupRPOBreached"):
+    for name in ("DRErrorRatioHigh", "DRReplicationLagHigh", "DRPrimaryRegionUnavailable", "DRManualTrigger"):
         rule = rules[name]
         for t in (fires[name] - step, fires[name]):
             exp = [_expected(rule, {})] if t >= fires[name] else []
@@ -320,9 +326,116 @@ def dr_tests(catalog: Catalog) -> dict[str, Any]:
     return {"rule_files": [f"../{common.DR_FILE}"], "evaluation_interval": _at(step), "tests": [group]}
 
 
+def _first_step_above(threshold: int, step: int) -> int:
+    """The first evaluation at which an age counted from t=0 is strictly above `threshold`."""
+    return (threshold // step + 1) * step
+
+
+def _expiry_checks(rule: dict[str, Any], onset: int, for_: int, step: int,
+                   labels: tuple[dict[str, str], ...] = ({},)) -> list[dict[str, Any]]:
+    """The condition holds from `onset`: nothing the step before `for:` expires, the alert(s) at expiry."""
+    fire = onset + for_
+    return [{"eval_time": _at(fire - step), "alertname": rule["alert"], "exp_alerts": []},
+            {"eval_time": _at(fire), "alertname": rule["alert"],
+             "exp_alerts": [_expected(rule, lb) for lb in labels]}]
+
+
+def _quiet(rule: dict[str, Any], *times: int) -> list[dict[str, Any]]:
+    return [{"eval_time": _at(t), "alertname": rule["alert"], "exp_alerts": []} for t in times]
+
+
+def recovery_tests(catalog: Catalog) -> dict[str, Any]:
+    rules = {r["alert"]: r for r in recovery.recovery_rules(catalog)}
+    rpo_rule, backup_rule = rules[conventions.RPO_BREACHED], rules[conventions.BACKUP_MISSED]
+    for_ = _seconds(conventions.timings(catalog).recovery_for)
+    step = _step(for_)
+    d = catalog.dr
+    rpo = _seconds(d.rpo)
+    late = conventions.backup_missed_after_seconds(catalog)
+    interval = conventions.backup_interval_seconds(catalog)
+
+    def lag(*parts: tuple[float, int]) -> dict[str, str]:
+        return {"series": _series(d.replication_lag.metric, {"instance": "db-replica"}), "values": _gauge(list(parts))}
+
+    def backup(values: str) -> dict[str, str]:
+        return {"series": _series(d.backup.metric, {"job": "backup"}), "values": values}
+
+    def finished_at(ts: float, samples: int) -> dict[str, str]:
+        return backup(_gauge([(ts, samples)]))
+
+    def group(name: str, series: list[dict[str, str]], tests: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"name": name, "interval": _at(step), "input_series": series, "alert_rule_test": tests}
+
+    rpo_fire = _first_step_above(rpo, step) + for_
+    n_rpo = rpo_fire // step + 1
+    switch = 2  # samples with the lag exactly at the RPO (not above it) before it rises just above
+    lag_fire = (switch + 1) * step + for_
+    n_lag = lag_fire // step + 1
+    n_quiet = 2 * for_ // step + 1
+    late_fire = _first_step_above(late, step) + for_
+    n_late = late_fire // step + 1
+    per_interval = -(-interval // step)
+    groups = [
+        group("RPO: the backup's age passes the RPO while replication lags more than it",
+              [lag((rpo + 60, n_rpo)), finished_at(0, n_rpo)],
+              _expiry_checks(rpo_rule, _first_step_above(rpo, step), for_, step)),
+        group("RPO: the replication lag passes the RPO while the backup is older than it",
+              [lag((rpo, switch + 1), (rpo + 1, n_lag - switch - 1)), finished_at(-(rpo + step), n_lag)],
+              _expiry_checks(rpo_rule, (switch + 1) * step, for_, step)),
+        group("RPO: replication at the RPO keeps it, however old the backup",
+              [lag((rpo, n_quiet)), finished_at(-10 * late, n_quiet)], _quiet(rpo_rule, for_, 2 * for_)),
+        group("RPO: a fresh backup keeps it while replication lags far behind",
+              [lag((10 * rpo, n_quiet)), backup(_segments([(step, n_quiet - 1)]))], _quiet(rpo_rule, for_, 2 * for_)),
+        group("RPO: without replication data the backup's age alone decides",
+              [finished_at(0, n_rpo)], _expiry_checks(rpo_rule, _first_step_above(rpo, step), for_, step)),
+        group("Backup: just inside, then just outside interval + grace",
+              [lag((1, n_late)), finished_at(0, n_late)],
+              _expiry_checks(backup_rule, _first_step_above(late, step), for_, step)),
+        group("Backup: successful backups one interval apart never alert",
+              [lag((1, 2 * per_interval)),
+               backup(_gauge([(i * per_interval * step, per_interval) for i in range(2)]))],
+              _quiet(backup_rule, per_interval * step - step, 2 * per_interval * step - step)),
+        group("Backup: no backup recorded at all",
+              [lag((1, for_ // step + 1))], _expiry_checks(backup_rule, 0, for_, step)),
+    ]
+    return {"rule_files": [f"../{recovery.RECOVERY_FILE}"], "evaluation_interval": _at(step), "tests": groups}
+
+
+def targets_tests(catalog: Catalog) -> dict[str, Any]:
+    rule = targets.targets_down_rule(catalog)
+    for_ = _seconds(conventions.timings(catalog).targets_down_for)
+    step = _step(for_)
+    env = catalog.dr.error_ratio.environment
+    other_env = next((e.name for e in catalog.environments if e.name != env), None)
+    down = catalog.services[0].name
+    switch = 2  # every pod is up for this many steps first
+    onset = (switch + 1) * step
+    samples = (onset + for_) // step + 1
+    brief = for_ // step  # samples down in the other environment: one step short of `for:`
+
+    def pod(service: str, environment: str, i: int, values: list[tuple[float, int]]) -> dict[str, str]:
+        labels = {conventions.TARGET_SERVICE_LABEL: service, conventions.TARGET_ENVIRONMENT_LABEL: environment,
+                  "instance": f"{service}-{i}:9090", "job": "kubernetes-pods"}
+        return {"series": _series(conventions.TARGET_UP, labels), "values": _gauge(values)}
+
+    series = [pod(down, env, 0, [(1, samples)])]
+    series += [pod(down, env, i, [(1, switch + 1), (0, samples - switch - 1)]) for i in (1, 2)]
+    series += [pod(s.name, env, 0, [(1, samples)]) for s in catalog.services[1:]]
+    if other_env:
+        series.append(pod(down, other_env, 0, [(1, switch + 1), (0, brief), (1, samples - switch - 1 - brief)]))
+    series.append(pod("not-in-the-catalog", env, 0, [(0, samples)]))
+    m = catalog.metrics
+    test = {"name": "two pods of one service down: one alert; shorter outages and other pods: none",
+            "interval": _at(step), "input_series": series,
+            "alert_rule_test": _expiry_checks(rule, onset, for_, step,
+                                              ({m.environment_label: env, m.service_label: down},))}
+    return {"rule_files": [f"../{targets.TARGETS_FILE}"], "evaluation_interval": _at(step), "tests": [test]}
+
+
 def unit_test_files(catalog: Catalog) -> dict[str, str]:
     """Test file name (relative to tests/) -> YAML text; rule files are referenced as ../<file>."""
-    out = {DR_TEST_FILE: to_yaml(dr_tests(catalog))}
+    out = {DR_TEST_FILE: to_yaml(dr_tests(catalog)), RECOVERY_TEST_FILE: to_yaml(recovery_tests(catalog)),
+           TARGETS_TEST_FILE: to_yaml(targets_tests(catalog))}
     slo = slo_tests(catalog)
     if slo:
         out[SLO_TEST_FILE] = to_yaml(slo)

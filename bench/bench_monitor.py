@@ -24,14 +24,11 @@ from pathlib import Path
 import requests
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from tests.history import History, Traffic, aligned_end, const, dr_gauges, served  # noqa: E402
-from zarish_obs.catalog import Catalog, default_catalog_text, parse_catalog  # noqa: E402
-from zarish_obs.monitor.check import run_check  # noqa: E402
-from zarish_obs.monitor.client import Client, settings_from_env  # noqa: E402
-from zarish_obs.monitor.queries import per_service_plan, plan, recorded_probe, send_order  # noqa: E402
+from zarish_obs.catalog import Catalog, default_catalog_text, parse_catalog
+from zarish_obs.monitor.check import run_check
+from zarish_obs.monitor.client import Client, settings_from_env
+from zarish_obs.monitor.queries import per_service_plan, plan, recorded_probe, send_order
+from zarish_obs.stack.synthetic import History, Traffic, aligned_end, const, dr_gauges, served
 
 THRESHOLDS = (0.25, 0.5, 1.0, 2.5)
 PARALLEL = 4

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from zarish_obs import procs
 from zarish_obs.catalog import load_catalog
 from zarish_obs.stack import manager
 from zarish_obs.stack.observe import monitor_check, wait_until
@@ -40,8 +41,8 @@ class Check:
 
 
 def run_check(catalog_file: str, url: str) -> tuple[int, str, float, int]:
-    argv = [sys.executable, "-m", "zarish_obs.stack.main", "monitor", "check", "--catalog", catalog_file,
-            "--prometheus-url", url, "--format", "json"]
+    argv = procs.python_module("zarish_obs.stack.main", "monitor", "check", "--catalog", catalog_file,
+                               "--prometheus-url", url, "--format", "json")
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     out = proc.stdout.read() if proc.stdout else b""

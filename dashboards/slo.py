@@ -40,8 +40,8 @@ def burn_rate(catalog: Catalog, svc: Service, kind: str, objective: Availability
     return f"{ratio(catalog, svc, kind, window)} / {_num(objective.error_budget)}"
 
 
-def firing_alerts() -> str:
-    return selector("ALERTS", [Matcher("alertname", "|".join(conventions.SLO_BURN_ALERTS.values()), "=~"),
+def firing_alerts(catalog: Catalog) -> str:
+    return selector("ALERTS", [Matcher("alertname", "|".join(conventions.slo_burn_alerts(catalog)), "=~"),
                                Matcher("alertstate", "firing")])
 
 
@@ -90,7 +90,7 @@ def _service_panels(catalog: Catalog, svc: Service, grid: c.Grid) -> list[g.Pane
 def build(catalog: Catalog) -> g.Dashboard:
     grid = c.Grid()
     panels: list[g.Panel] = [
-        c.table("Firing SLO alerts", [c.target(firing_alerts(), "", instant=True, table=True)],
+        c.table("Firing SLO alerts", [c.target(firing_alerts(catalog), "", instant=True, table=True)],
                 grid.place(24, 6), description="SLO burn-rate alerts firing now (Prometheus ALERTS series)."),
     ]
     services = [s for s in catalog.services if s.slo_items()]

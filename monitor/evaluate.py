@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from zarish_obs import conventions
+from zarish_obs import conventions, promql
 from zarish_obs.catalog import AvailabilitySLO, Catalog, LatencySLO, Service
 from zarish_obs.durations import parse_duration
 from zarish_obs.monitor.client import QueryError, Sample
@@ -231,11 +231,13 @@ def dr_report(catalog: Catalog, results: Results, manual_reason: str | None,
 
     er = dr.error_ratio
     t = conventions.timings(catalog)
-    er_for = parse_duration(t.error_ratio_for)
-    add("error_ratio", "dr:error_ratio", er.threshold, er_for, lambda v: v > er.threshold,
+    step = catalog.prometheus.evaluation_interval
+    er_cond = promql.dr_error_ratio_sustained(catalog)
+    add("error_ratio", "dr:error_ratio", er_cond.threshold, parse_duration(t.error_ratio_for), er_cond.holds,
         f"no {catalog.metrics.requests_total} series in {er.environment}: cannot tell",
-        lambda v: f"lowest {dr_rate_window(catalog)} error ratio of {er.environment} over the last "
-                  f"{t.error_ratio_for}: {100 * v:.2f}% (trigger: above {100 * er.threshold:g}% throughout)")
+        lambda v: f"lowest error ratio of {er.environment} ({dr_rate_window(catalog)} rate, every {step}) over "
+                  f"the last {t.error_ratio_for}: {100 * v:.2f}% (trigger: above {100 * er.threshold:g}% "
+                  "throughout)")
     lag_threshold = parse_duration(dr.replication_lag.threshold)
     lag_for = t.replication_lag_for
     add("replication_lag", "dr:replication_lag", lag_threshold, parse_duration(lag_for),
@@ -247,23 +249,62 @@ def dr_report(catalog: Catalog, results: Results, manual_reason: str | None,
     absent = (f"no {dr.primary_region_unavailable.metric} series for region {region.name}: cannot tell"
               if region.probes else f"region {region.name} has no probes in the catalog: cannot tell")
     pr_text = t.region_unavailable_for
-    add("primary_region_unavailable", "dr:primary_region_unavailable", 0, pr_for, lambda v: v == 0, absent,
-        lambda v: (f"every probe of {region.name} failed throughout the last {pr_text}" if v == 0
-                   else f"a probe of {region.name} succeeded within the last {pr_text}"))
+    pr_cond = promql.dr_primary_region_unavailable(catalog)
+    add("primary_region_unavailable", "dr:primary_region_unavailable", pr_cond.threshold, pr_for, pr_cond.holds,
+        absent,
+        lambda v: (f"every probe of {region.name} failed at every {step} step of the last {pr_text}"
+                   if pr_cond.holds(v) else f"a probe of {region.name} succeeded within the last {pr_text}"))
     add("manual", "dr:manual", 1, 0, lambda v: v == 1,
         f"{dr.manual_trigger.metric} absent: nobody triggered failover by metric",
         lambda v: f"{dr.manual_trigger.metric} = {v:g}", when_absent=False)
     if manual_reason is not None:
         triggers[-1].update(fired=True, value=1.0, detail=f"--manual-trigger: {manual_reason}")
 
-    rpo_seconds = parse_duration(dr.rpo)
-    _, age, error = _scalar(results, "rpo:backup_age")
-    if error and error not in errors and not _skipped(results, "rpo:backup_age"):
-        errors.append(error)
-    rpo = {"backup_age_seconds": age, "rpo_seconds": rpo_seconds,
-           "breached": None if age is None else age > rpo_seconds,
-           "detail": error or (f"no {dr.backup.metric} series: cannot tell" if age is None
-                               else f"last successful backup {age / 60:.0f} minutes ago (RPO {dr.rpo})")}
+    # The RPO and the backups: each source's age now, and its lowest age over the alerts' `for:` (RPOBreached
+    # and BackupMissed fire exactly when these lowest ages say so; a source without data has no series).
+    ages: dict[str, dict[str, float]] = {"rpo:sources": {}, "rpo:held": {}}
+    problem = None
+    for query, found in ages.items():
+        _, _, error = _scalar(results, query)
+        if error and error not in errors and not _skipped(results, query):
+            errors.append(error)
+        problem = problem or error
+        answer = results.get(query)
+        for sample in answer if isinstance(answer, list) else []:
+            value = finite(sample.value)
+            if value is not None:
+                found[sample.labels.get(conventions.RPO_SOURCE_LABEL, "")] = value
+    now, held = ages["rpo:sources"], ages["rpo:held"]
+    replication, backup = conventions.RPO_SOURCES
+    point = min(((now[s], s) for s in conventions.RPO_SOURCES if s in now), key=lambda p: p[0], default=None)
+    answered_held = isinstance(results.get("rpo:held"), list)
+    lowest = min(held.values(), default=None)
+    breached = None if lowest is None else promql.rpo_breached(catalog).holds(lowest)
+    late = promql.backup_late(catalog)
+    missed = (backup not in held or late.holds(held[backup])) if answered_held else None
+
+    def ago(seconds: float) -> str:
+        return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 \
+            else f"{seconds / 3600:.1f} h"
+
+    if point is None:
+        detail = (f"no {dr.replication_lag.metric} or {dr.backup.metric} series: cannot tell how old the newest "
+                  "recoverable point is")
+    else:
+        detail = (f"newest recoverable point {ago(point[0])} old ({point[1]}), RPO {dr.rpo}"
+                  + (f": BREACHED for at least {t.recovery_for}" if breached else ""))
+    if backup not in now:
+        detail += f"; no {dr.backup.metric} series: no successful backup recorded"
+    else:
+        detail += (f"; last successful backup {ago(now[backup])} ago"
+                   + (f": MISSED (more than {ago(late.threshold)}, the schedule's interval plus grace, "
+                      f"for at least {t.recovery_for})" if missed else ""))
+    rpo = {"recoverable_point_age_seconds": None if point is None else point[0],
+           "source": None if point is None else point[1],
+           "replication_lag_seconds": now.get(replication), "backup_age_seconds": now.get(backup),
+           "rpo_seconds": parse_duration(dr.rpo), "breached": breached,
+           "backup_missed_after_seconds": late.threshold, "backup_missed": missed,
+           "for_seconds": parse_duration(t.recovery_for), "detail": problem or detail}
     return triggers, rpo
 
 
@@ -271,7 +312,10 @@ def verdict(services: list[dict[str, Any]], triggers: list[dict[str, Any]], rpo:
             errors: list[str]) -> str:
     statuses = [s["status"] for s in services]
     statuses += [CRITICAL if t["fired"] else UNKNOWN for t in triggers if t["fired"] is not False]
-    statuses.append(UNKNOWN if rpo["breached"] is None else WARNING if rpo["breached"] else OK)
+    if rpo["recoverable_point_age_seconds"] is None:
+        statuses.append(UNKNOWN)  # neither replication nor backup data: the RPO cannot be judged
+    elif rpo["breached"] or rpo["backup_missed"]:
+        statuses.append(WARNING)
     if errors:
         statuses.append(UNKNOWN)
     return worst(statuses)

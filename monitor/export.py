@@ -28,7 +28,10 @@ _HELP = {
     "failover_recommended": "1 when a DR trigger fired in the last check.",
     "dr_trigger_fired": "1 when the DR trigger fired, 0 when not (absent when unknown).",
     "dr_trigger_value": "The value the DR trigger was evaluated on.",
-    "rpo_breached": "1 when the last successful backup is older than the RPO.",
+    "rpo_breached": "1 when the newest recoverable point (replication or backup) is older than the RPO.",
+    "backup_missed": "1 when the last successful backup is older than its schedule's interval plus grace.",
+    "recoverable_point_age_seconds": "Age of the newest recoverable point: the smaller of replication lag and "
+                                     "backup age.",
     "backup_age_seconds": "Age of the last successful backup.",
     "service_status": "Per-service verdict: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
     "request_rate": "Requests per second over 5m.",
@@ -69,6 +72,8 @@ def render_metrics(report: dict[str, Any], now: float, last_success: float | Non
         add("dr_trigger_value", {"trigger": t["name"]}, t["value"])
     rpo = report["rpo"]
     add("rpo_breached", {}, None if rpo["breached"] is None else int(rpo["breached"]))
+    add("backup_missed", {}, None if rpo["backup_missed"] is None else int(rpo["backup_missed"]))
+    add("recoverable_point_age_seconds", {}, rpo["recoverable_point_age_seconds"])
     add("backup_age_seconds", {}, rpo["backup_age_seconds"])
     for svc in report["services"]:
         s = {"service": svc["service"]}

@@ -70,16 +70,14 @@ def slo_events(catalog: Catalog, environment: str, window: str, source: str) -> 
 
 def dr_queries(catalog: Catalog) -> list[Query]:
     step = catalog.prometheus.evaluation_interval
-    t = conventions.timings(catalog)
-    er_for, pr_for, lag_for = t.error_ratio_for, t.region_unavailable_for, t.replication_lag_for
-    ratio = promql.dr_error_ratio(catalog, dr_rate_window(catalog))
-    probes = promql.dr_primary_probe_success(catalog)
+    lag_for = conventions.timings(catalog).replication_lag_for
     return [
-        Query("dr:error_ratio", f"min_over_time(({ratio})[{er_for}:{step}])"),
+        Query("dr:error_ratio", promql.dr_error_ratio_sustained(catalog).value),
         Query("dr:replication_lag", f"min_over_time(({promql.dr_replication_lag(catalog)})[{lag_for}:{step}])"),
-        Query("dr:primary_region_unavailable", f"max_over_time(({probes})[{pr_for}:{step}])"),
+        Query("dr:primary_region_unavailable", promql.dr_primary_region_unavailable(catalog).value),
         Query("dr:manual", promql.dr_manual_trigger(catalog)),
-        Query("rpo:backup_age", promql.backup_age_seconds(catalog)),
+        Query("rpo:sources", promql.recoverable_point_sources(catalog)),
+        Query("rpo:held", promql.recovery_held(catalog)),
     ]
 
 

@@ -74,7 +74,12 @@ def render_table(report: dict[str, Any], colour: bool = False) -> str:
         state = {True: ("FIRED", "critical"), False: ("ok", "ok"), None: ("UNKNOWN", "unknown")}[t["fired"]]
         lines.append(f"  {t['name']:<28} {_paint(state[0].ljust(8), state[1], colour)} {t['detail']}")
     rpo = report["rpo"]
-    rstate = {True: ("BREACHED", "warning"), False: ("ok", "ok"), None: ("UNKNOWN", "unknown")}[rpo["breached"]]
+    if rpo["recoverable_point_age_seconds"] is None:
+        rstate = ("UNKNOWN", "unknown")
+    elif rpo["breached"] or rpo["backup_missed"]:
+        rstate = ("BREACHED" if rpo["breached"] else "MISSED", "warning")
+    else:
+        rstate = ("ok", "ok")
     lines.append(f"  {'rpo':<28} {_paint(rstate[0].ljust(8), rstate[1], colour)} {rpo['detail']}")
     lines.append("")
     verdict = f"VERDICT: {report['status'].upper()} (exit {report['exit_code']})"

@@ -13,6 +13,7 @@ from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, err,
 from zarish_obs.errors import ExitCode
 from zarish_obs.stack import configs, manager, scenarios
 from zarish_obs.stack.layout import DEFAULT_DIR, StackState
+from zarish_obs.stack.plan import BUILT_IN_SOURCE
 
 ScenarioName = Enum("ScenarioName", {n: n for n in scenarios.names()}, type=str)  # type: ignore[misc]
 
@@ -66,7 +67,7 @@ def up_cmd(
     note = configs.compression_note(local)
     if note:
         err(note)
-    state = manager.up(cat, root, scenario.value, time_scale, str(path) if path else "<built-in catalog>",
+    state = manager.up(cat, root, scenario.value, time_scale, str(path) if path else BUILT_IN_SOURCE,
                        progress=lambda m: err(f"stack: {m}"))
     if fmt is TableOrJson.json:
         print(json.dumps({**state.to_json(), "scenario": scenario.value, "time_compressed": note is not None}))

@@ -60,10 +60,9 @@ def prometheus_config(catalog: Catalog, workload: dict[str, Any], *, alertmanage
     return build_prometheus_config(catalog, topo)
 
 
-def prometheus_flags(catalog: Catalog) -> list[str]:
-    if catalog.time_scale == 1:
-        return []
-    return [f"--rules.alert.resend-delay={LOCAL_RESEND_DELAY}"]
+def prometheus_flags(compressed: bool) -> list[str]:
+    """Extra command-line flags of the stack's Prometheus (a compressed run re-sends firing alerts sooner)."""
+    return [f"--rules.alert.resend-delay={LOCAL_RESEND_DELAY}"] if compressed else []
 
 
 def blackbox_config(catalog: Catalog) -> dict[str, Any]:

@@ -1,17 +1,20 @@
 """`zarish-obs demo`: the whole loop on this machine, healthy and then failing over, in under 3 minutes.
 
-Generate everything for the catalog into --out, validate it with promtool, amtool and the dashboard
-schema, bring up the local stack time-compressed, show the monitor's verdict on healthy traffic,
-switch to an error storm, show the DR trigger firing in the monitor and `DRErrorRatioHigh` reaching
-the webhook receiver, and stop the stack whatever happens (failure, Ctrl-C, SIGTERM).
-Progress goes to stderr; the monitor tables and the received alert go to stdout.
+Run `zarish-obs check --out OUT` in-process (generate everything for the catalog, then promtool,
+amtool and the dashboard schema), bring up the local stack time-compressed, show the monitor's
+verdict on healthy traffic, switch to an error storm, show the DR trigger firing in the monitor and
+`DRErrorRatioHigh` reaching the webhook receiver, and stop the stack whatever happens (failure,
+Ctrl-C, SIGTERM). Progress goes to stderr; the monitor tables, the storm's figures and the received
+alert go to stdout. Every figure says which window it is over: rate windows are not time-compressed,
+so right after the switch they still hold the healthy traffic from before it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -23,16 +26,23 @@ from typing import Annotated, Any
 
 import typer
 
-from zarish_obs import procs, promtool
+from zarish_obs import procs, promql
+from zarish_obs.catalog import Catalog
 from zarish_obs.cliutil import CatalogOpt, catalog, err
+from zarish_obs.conventions import DR_ERROR_RATIO_HIGH, DR_TRIGGERS, timings
+from zarish_obs.durations import format_duration, parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
-from zarish_obs.stack import configs, manager
+from zarish_obs.monitor.queries import golden_signals
+from zarish_obs.monitor.report import render_table
+from zarish_obs.stack import check, configs, manager, scenarios
 from zarish_obs.stack.layout import DEFAULT_DIR
-from zarish_obs.stack.observe import MonitorRun, monitor_check, received, wait_until
+from zarish_obs.stack.observe import MonitorRun, instant, monitor_check, received, wait_until
 
 DEMO_DIR = DEFAULT_DIR / "demo"
 DEMO_TIME_SCALE = 0.02
-DR_ALERT = "DRErrorRatioHigh"
+DR_ALERT = DR_ERROR_RATIO_HIGH
+DR_TRIGGER = next(name for name, alert in DR_TRIGGERS.items() if alert == DR_ALERT)  # the monitor's name
+HEALTHY, STORM = "healthy", "error-storm"
 
 
 @dataclass
@@ -62,41 +72,13 @@ def _one_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def generate_all(catalog_path: Path | None, out: Path, clock: Clock) -> dict[str, list[Path]]:
-    """`scrape|alerts|dashboards generate --out OUT/<part>`: the stable CLI interface of each part."""
-    cat_args = ["--catalog", str(catalog_path)] if catalog_path else []
-    written: dict[str, list[Path]] = {}
-    for part in ("scrape", "alerts", "dashboards"):
-        proc = _cli(part, "generate", *cat_args, "--out", str(out / part))
-        if proc.returncode != 0:
-            raise ZarishError(f"demo: `zarish-obs {part} generate` failed (exit {proc.returncode}): "
-                              f"{_one_line(proc.stderr)}", ExitCode.FAILED)
-        written[part] = [Path(p) for p in proc.stdout.split() if p.strip()]
-        clock.say(f"generated {len(written[part])} {part} file(s) into {out / part}")
-    return written
-
-
-def validate_all(out: Path, clock: Clock) -> None:
-    """promtool on the Prometheus config and rules, amtool on alertmanager.yml, and the dashboard files as
-    written through the same schema gate `dashboards generate` and `upload` use."""
-    checks: list[tuple[str, promtool.CheckResult]] = [
-        ("promtool check config", promtool.check_config(out / "scrape" / "prometheus.yml"))]
-    rule_files = sorted(p for p in (out / "alerts").glob("*.yml") if p.name != "alertmanager.yml")
-    if not rule_files:
-        raise ZarishError(f"demo: no rule files in {out / 'alerts'}", ExitCode.FAILED)
-    checks.append(("promtool check rules", promtool.check_rules(*rule_files)))
-    checks.append(("amtool check-config", promtool.check_alertmanager(out / "alerts" / "alertmanager.yml")))
-    for what, result in checks:
-        if not result.ok:
-            raise ZarishError(f"demo: {what} failed: {_one_line(result.output)}", ExitCode.FAILED)
-        clock.say(f"{what}: ok" + (f" ({result.note})" if result.note else ""))
-    from zarish_obs.dashboards import schema_gate
-
-    dashboards = {p.name: json.loads(p.read_text("utf-8")) for p in sorted((out / "dashboards").glob("*.json"))}
-    if not dashboards:
-        raise ZarishError(f"demo: no dashboards in {out / 'dashboards'}", ExitCode.FAILED)
-    schema_gate.check(dashboards)
-    clock.say(f"dashboard schema (Grafana's published JSON schema): ok for {len(dashboards)} dashboard(s)")
+def validate(cat: Catalog, out: Path, clock: Clock) -> None:
+    """`zarish-obs check --out OUT`: generate every file for the catalog and run every validator on it."""
+    checks = check.run_checks(cat, out)
+    for line in check.table_lines(checks):
+        clock.say(f"check: {line}")
+    if not all(c.ok for c in checks):
+        raise ZarishError(f"demo: {check.summary(checks)}", ExitCode.FAILED)
 
 
 def upload_dashboards(catalog_path: Path | None, clock: Clock) -> None:
@@ -109,6 +91,77 @@ def upload_dashboards(catalog_path: Path | None, clock: Clock) -> None:
         raise ZarishError(f"demo: `zarish-obs dashboards upload` failed (exit {proc.returncode}): "
                           f"{_one_line(proc.stderr)}", ExitCode.FAILED)
     clock.say("uploaded the dashboards to Grafana (GRAFANA_URL)")
+
+
+def _verdict(run: MonitorRun) -> str:
+    report = run.report or {}
+    return f"{report.get('status', '?')} (exit {run.exit_code})"
+
+
+def _pct(value: float | None) -> str:
+    return "no data" if value is None else f"{100 * value:.2f}%"
+
+
+def _ratio(prometheus_url: str, expr: str, at: float) -> float | None:
+    result = instant(prometheus_url, expr, at)
+    try:
+        value = float(result[0]["value"][1])
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _signal_window(local: Catalog) -> str:
+    """The rate window of the monitor table's per-service columns, read from the queries the monitor sends."""
+    expr = next(q.expr for q in golden_signals(promql.signals(local), []) if q.name == "error_ratio")
+    found = re.search(r"\[([0-9a-z]+)\]", expr)
+    return found.group(1) if found else "its rate window"
+
+
+def table_legend(local: Catalog, report: dict[str, Any]) -> str:
+    slo_windows = sorted({s["window"] for svc in report.get("services", []) for s in svc.get("slos", [])},
+                         key=parse_duration)
+    return (f"(REQ/S, ERRORS, P50 and P95: each service over the last {_signal_window(local)} in "
+            f"{report.get('environment', '?')}; SLI%: over each SLO's window ({', '.join(slo_windows) or '-'}); "
+            "burn1h: over the last hour; DR triggers: as each line says)")
+
+
+def _show(local: Catalog, run: MonitorRun) -> None:
+    """The monitor's table for the very report the progress line just summed up, and what its figures span."""
+    report = run.report or {}
+    print(render_table(report) + table_legend(local, report), flush=True)
+
+
+def storm_story(local: Catalog) -> str:
+    """What the error storm does, in the terms of the figures that follow."""
+    storm = scenarios.get(STORM)
+    er = local.dr.error_ratio
+    others = [e.name for e in local.environments if e.name != er.environment]
+    healthy = f"; {', '.join(others)} stay{'s' if len(others) == 1 else ''} healthy" if others else ""
+    fraction = f"{storm.error_fraction:.0%}" if storm.error_fraction is not None else "a share"
+    return (f"scenario {STORM}: from now on {fraction} of the requests of every service in {er.environment} fail "
+            f"with 5xx{healthy}. Rate windows are not time-compressed, so each ratio climbs from the healthy "
+            f"level towards {fraction} only as the storm fills its window. Waiting for the DR trigger: the "
+            f"{promql.dr_error_ratio_window(local)} error ratio of {er.environment} above {er.threshold:.0%} "
+            f"throughout {timings(local).error_ratio_for} ...")
+
+
+def storm_figures(local: Catalog, prometheus_url: str, at: float, switched: float) -> str:
+    """The error ratio of all services of the DR environment at the monitor's instant, over the storm alone
+    and over the DR trigger's rate window: why the trigger's figure is below the storm's share."""
+    env = local.dr.error_ratio.environment
+    s = promql.signals(local)
+    scrape = parse_duration(local.prometheus.scrape_interval)
+    storm_only = math.floor(at - switched - 2 * scrape)  # samples scraped after the switch only
+    figures = []
+    if storm_only >= 2 * scrape:
+        window = format_duration(storm_only)
+        figures.append((s.error_ratio([s.env(env)], window, group=()), window, "since the switch: storm traffic only"))
+    figures.append((promql.dr_error_ratio(local), promql.dr_error_ratio_window(local),
+                    "the DR trigger's rate window: it still holds healthy traffic from before the switch"))
+    parts = [f"{_pct(_ratio(prometheus_url, expr, at))} over the last {window} ({why})"
+             for expr, window, why in figures]
+    return f"error ratio of all services in {env} at the monitor's instant: " + "; ".join(parts)
 
 
 @contextlib.contextmanager
@@ -128,17 +181,11 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _verdict(run: MonitorRun) -> str:
-    report = run.report or {}
-    return f"{report.get('status', '?')} (exit {run.exit_code})"
-
-
 def run_demo(catalog_path: Path | None, out: Path, root: Path, time_scale: float, budget: float) -> None:
     clock = Clock(budget)
     cat = catalog(catalog_path)
     clock.say(f"zarish-obs demo: catalog {cat.name!r}, {len(cat.services)} services; output in {out}")
-    generate_all(catalog_path, out, clock)
-    validate_all(out, clock)
+    validate(cat, out, clock)
     upload_dashboards(catalog_path, clock)
     note = configs.compression_note(configs.local_catalog(cat, time_scale))
     if note:
@@ -146,7 +193,7 @@ def run_demo(catalog_path: Path | None, out: Path, root: Path, time_scale: float
     clock.say(f"starting the local stack in {root} ...")
     with sigterm_as_interrupt():
         try:
-            state = manager.up(cat, root, "healthy", time_scale,
+            state = manager.up(cat, root, HEALTHY, time_scale,
                                str(catalog_path) if catalog_path else "<built-in catalog>")
             prom = state.url("prometheus")
             clock.say(f"stack up: Prometheus {prom}, Alertmanager {state.url('alertmanager')}, "
@@ -155,30 +202,33 @@ def run_demo(catalog_path: Path | None, out: Path, root: Path, time_scale: float
         finally:
             stopped = manager.down(root)
             clock.say(f"stack down: stopped {len(stopped)} process(es)")
-    clock.say("demo complete: healthy -> OK, error storm -> DR trigger fired, failover recommended, "
+    clock.say(f"demo complete: healthy -> OK, error storm -> DR trigger fired, failover recommended, "
               f"{DR_ALERT} delivered by Alertmanager")
 
 
 def _play(catalog_file: str, prom: str, received_file: Path, root: Path, clock: Clock) -> None:
-    clock.say("scenario healthy: waiting for the monitor to say OK ...")
+    local = catalog(Path(catalog_file))  # the time-compressed copy the stack runs
+    clock.say(f"scenario {HEALTHY}: {scenarios.get(HEALTHY).summary}; waiting for the monitor to say OK ...")
     healthy = wait_until(lambda: _when(monitor_check(catalog_file, prom), lambda r: r.exit_code == 0),
                          clock.allow(75), "monitor verdict OK on healthy traffic", interval=2)
     clock.say(f"monitor check: {_verdict(healthy)}")
-    print(monitor_check(catalog_file, prom, fmt="table").stdout, flush=True)
+    _show(local, healthy)
     if received(received_file):
         names = sorted({a["labels"].get("alertname", "?") for a in received(received_file)})
         raise ZarishError(f"demo: alerts fired on healthy traffic: {', '.join(names)}", ExitCode.FAILED)
 
     switched = time.time()
-    manager.set_scenario(root, "error-storm")
-    clock.say("scenario error-storm: half of the production requests now fail; waiting for the DR trigger ...")
+    manager.set_scenario(root, STORM)
+    clock.say(storm_story(local))
     storm = wait_until(lambda: _when(monitor_check(catalog_file, prom),
-                                     lambda r: (r.trigger("error_ratio") or {}).get("fired") is True),
-                       clock.allow(90), "DR trigger error_ratio fired in the monitor", interval=2)
+                                     lambda r: (r.trigger(DR_TRIGGER) or {}).get("fired") is True),
+                       clock.allow(90), f"DR trigger {DR_TRIGGER} fired in the monitor", interval=2)
     report = storm.report or {}
-    clock.say(f"monitor check: {_verdict(storm)}, DR trigger error_ratio fired, failover recommended: "
+    clock.say(f"monitor check: {_verdict(storm)}, DR trigger {DR_TRIGGER} fired "
+              f"({(storm.trigger(DR_TRIGGER) or {}).get('detail')}), failover recommended: "
               f"{report.get('failover_recommended')}")
-    print(monitor_check(catalog_file, prom, fmt="table").stdout, flush=True)
+    _show(local, storm)
+    print(storm_figures(local, prom, float(report.get("evaluated_at_unix") or time.time()), switched), flush=True)
 
     clock.say(f"waiting for {DR_ALERT} at the webhook receiver ...")
     alerts = wait_until(lambda: received(received_file, DR_ALERT, since=switched - 1), clock.allow(60),
@@ -202,8 +252,8 @@ def demo_cmd(
                                               help="Time compression of the demo's stack.")] = DEMO_TIME_SCALE,
     budget: Annotated[float, typer.Option("--budget", min=30, help="Give up after this many seconds.")] = 170,
 ) -> None:
-    """Show the whole loop: generate and validate everything, run the local stack, healthy then an error
-    storm that ends in "fail over". Exit 0 when every step was seen, 1 when one was not (the stack is
+    """Show the whole loop: `check` (generate and validate everything), run the local stack, healthy then an
+    error storm that ends in "fail over". Exit 0 when every step was seen, 1 when one was not (the stack is
     stopped either way); needs the Debian prometheus, alertmanager, pushgateway and blackbox packages."""
     try:
         run_demo(path, out, root, time_scale, budget)

@@ -160,15 +160,23 @@ class Infra:
         return None
 
     def backup_age(self) -> float:
-        rpo = self.cfg["rpo_seconds"]
-        if self.scenarios.get().backup_stale:
-            return 2 * rpo
-        return 0.1 * rpo * self.cfg["time_scale"]
+        stale = self.scenarios.get().backup_stale
+        return self.cfg["stale_backup_age_seconds" if stale else "fresh_backup_age_seconds"]
+
+    def history(self, start: float, end: float, step: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The recent past of the replication lag (scraped from this process) and of the backup timestamp
+        (pushed, then scraped from the Pushgateway with its own labels), sampled every `step` seconds."""
+        times = [start + i * step for i in range(math.floor((end - start) / step) + 1)]
+        lag = {"name": self.cfg["replication_lag_metric"], "labels": {},
+               "samples": [[t, self.lag_seconds()] for t in times]}
+        backup = {"name": self.cfg["backup_metric"], "labels": {"job": self.cfg["backup_job"]},
+                  "samples": [[t, round(t - self.backup_age(), 3)] for t in times]}
+        return [lag], [backup]
 
     def push_backup_forever(self, stop: threading.Event) -> None:
         """What the backup job does after each successful run: push its timestamp to the Pushgateway."""
         name = self.cfg["backup_metric"]
-        url = f"{self.cfg['pushgateway']}/metrics/job/zarish-backup"
+        url = f"{self.cfg['pushgateway']}/metrics/job/{self.cfg['backup_job']}"
         while not stop.is_set():
             body = f"# TYPE {name} gauge\n{name} {time.time() - self.backup_age():.3f}\n".encode()
             req = urllib.request.Request(url, data=body, method="PUT")
@@ -210,20 +218,36 @@ def write_history(path: Path, config: dict[str, Any], traffic: list[PodTraffic],
     """The pods' recent past (config["history"]: start and step), written atomically for the backfill."""
     spec = config["history"]
     end = time.time()
-    doc = {"end": end, "pods": [{"port": t.pod["port"], "series": t.history(spec["start"], end, spec["step"], scenario)}
-                                for t in traffic]}
+    _write_json(path, {"end": end, "pods": [
+        {"port": t.pod["port"], "series": t.history(spec["start"], end, spec["step"], scenario)} for t in traffic]})
+
+
+def write_infra_history(path: Path, config: dict[str, Any], infra: Infra) -> None:
+    """The infra process's recent past, in the same form; `pushed` series carry their final labels."""
+    spec = config["history"]
+    end = time.time()
+    scraped, pushed = infra.history(spec["start"], end, spec["step"])
+    _write_json(path, {"end": end, "pods": [{"port": infra.cfg["port"], "series": scraped}], "pushed": pushed})
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Atomically, so the stack never backfills half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(doc), encoding="utf-8")
     tmp.replace(path)
 
 
-def serve(config: dict[str, Any], service: str | None, history_out: Path | None = None) -> None:
-    scenarios = ScenarioFile(Path(config["scenario_file"]))
+def serve(config: dict[str, Any], service: str | None, history_out: Path | None = None,
+          base: Path = Path()) -> None:
+    """Serve until killed; a relative scenario file is looked up under `base` (the config file's directory)."""
+    scenarios = ScenarioFile(base / config["scenario_file"])
     servers: list[ThreadingHTTPServer] = []
     stop = threading.Event()
     if service is None:
         infra = Infra(config, scenarios)
         servers.append(ThreadingHTTPServer(("127.0.0.1", infra.cfg["port"]), _handler(None, infra, scenarios)))
+        if history_out is not None:
+            write_infra_history(history_out, config, infra)
         threading.Thread(target=infra.push_backup_forever, args=(stop,), daemon=True).start()
     else:
         pods = [p for p in config["pods"] if p["service"] == service]
@@ -251,10 +275,10 @@ def main(argv: list[str] | None = None) -> None:
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--service")
     who.add_argument("--infra", action="store_true")
-    parser.add_argument("--history-out", type=Path, help="first write the pods' recent past here")
+    parser.add_argument("--history-out", type=Path, help="first write the recent past of its series here")
     args = parser.parse_args(argv)
     serve(json.loads(args.config.read_text(encoding="utf-8")), None if args.infra else args.service,
-          args.history_out)
+          args.history_out, args.config.absolute().parent)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Long SLO windows are sums of the recorded 5-minute increases sampled on the 5-mi
 started after the latest grid point has nothing there, and the monitor would say UNKNOWN (and no
 SLO alert could fire) for up to five minutes. So before Prometheus starts, each exporter writes
 its pods' traffic since a minute before the latest grid point (the same counters it then keeps
-serving, so the live series continue them exactly), the stack backfills it with promtool, and has
+serving, so the live series continue them exactly), the infra process its replication lag and
+backup timestamp (else the backup alert, which treats a missing backup as missed, would see nothing
+until the Pushgateway's first scrape), the stack backfills it with promtool, and has
 Prometheus's own rule engine (`promtool tsdb create-blocks-from rules`) record the recording rules
 over that past. Nothing is computed here that Prometheus would compute: only raw samples are made.
 """
@@ -70,17 +72,24 @@ def scraped_labels(target: dict[str, str], metric: dict[str, str]) -> dict[str, 
 
 
 def families(docs: list[dict[str, Any]], targets: dict[str, dict[str, str]]) -> list[Family]:
-    """OpenMetrics families (one per sample name, type unknown) from the exporters' history files."""
+    """OpenMetrics families (one per sample name, type unknown) from the exporters' history files: each
+    pod's series as scraped from its target, each pushed series (the Pushgateway's job honours the
+    pushed labels) as it is."""
     by_name: dict[str, Family] = {}
+
+    def add(series: dict[str, Any], labels: dict[str, str]) -> None:
+        fam = by_name.setdefault(series["name"], Family(series["name"], "unknown"))
+        fam.add(series["name"], labels, [(int(t), v) for t, v in series["samples"]])
+
     for doc in docs:
         for pod in doc["pods"]:
             target = targets.get(f"127.0.0.1:{pod['port']}")
             if target is None:
                 raise ZarishError(f"no scrape target for workload port {pod['port']}", ExitCode.SOFTWARE)
             for series in pod["series"]:
-                fam = by_name.setdefault(series["name"], Family(series["name"], "unknown"))
-                fam.add(series["name"], scraped_labels(target, series["labels"]),
-                        [(int(t), v) for t, v in series["samples"]])
+                add(series, scraped_labels(target, series["labels"]))
+        for series in doc.get("pushed", []):
+            add(series, series["labels"])
     return list(by_name.values())
 
 

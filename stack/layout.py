@@ -19,6 +19,23 @@ from zarish_obs.writers import ensure_dir, write_atomic
 DEFAULT_DIR = Path(".zarish-stack")
 STATE_VERSION = 1
 
+# What `stack up` writes, relative to the state directory: the plan names its files by these.
+CONFIG = "config"
+RULES = f"{CONFIG}/rules"
+PROMETHEUS_YML = f"{CONFIG}/prometheus.yml"
+HISTORY_PROMETHEUS_YML = f"{CONFIG}/history-prometheus.yml"
+ALERTMANAGER_YML = f"{CONFIG}/alertmanager.yml"
+BLACKBOX_YML = f"{CONFIG}/blackbox.yml"
+CATALOG = "catalog.yaml"
+SCENARIO = "scenario.json"
+WORKLOAD = "workload.json"
+RECEIVED = "received-alerts.jsonl"
+STATE = "state.json"
+PIDS = "pids"
+DATA = "data"
+LOGS = "logs"
+HISTORY = "history"  # the exporters' recent past and the backfill's working files
+
 
 def proc_starttime(pid: int) -> str | None:
     """The kernel's start time of `pid` (clock ticks since boot): tells a PID apart from a later reuse."""
@@ -74,51 +91,78 @@ class Layout:
     """Paths inside the state directory."""
 
     # Everything `stack up` creates; a new `up` clears these and nothing else in the directory.
-    OWNED = ("state.json", "pids", "config", "data", "logs", "catalog.yaml", "scenario.json", "workload.json",
-             "received-alerts.jsonl", "history")
+    OWNED = (STATE, PIDS, CONFIG, DATA, LOGS, CATALOG, SCENARIO, WORKLOAD, RECEIVED, HISTORY)
 
     def __init__(self, root: Path):
         self.root = root.absolute()
 
+    def path(self, relative: str) -> Path:
+        """A path the plan names relative to the state directory."""
+        return self.root / relative
+
     @property
     def state_file(self) -> Path:
-        return self.root / "state.json"
+        return self.path(STATE)
 
     @property
     def pids(self) -> Path:
-        return self.root / "pids"
+        return self.path(PIDS)
 
     @property
     def config(self) -> Path:
-        return self.root / "config"
+        return self.path(CONFIG)
 
     @property
     def rules(self) -> Path:
-        return self.root / "config" / "rules"
+        return self.path(RULES)
+
+    @property
+    def prometheus_yml(self) -> Path:
+        return self.path(PROMETHEUS_YML)
+
+    @property
+    def history_prometheus_yml(self) -> Path:
+        return self.path(HISTORY_PROMETHEUS_YML)
+
+    @property
+    def alertmanager_yml(self) -> Path:
+        return self.path(ALERTMANAGER_YML)
+
+    @property
+    def blackbox_yml(self) -> Path:
+        return self.path(BLACKBOX_YML)
 
     @property
     def data(self) -> Path:
-        return self.root / "data"
+        return self.path(DATA)
+
+    @property
+    def prometheus_data(self) -> Path:
+        return self.data / "prometheus"
 
     @property
     def logs(self) -> Path:
-        return self.root / "logs"
+        return self.path(LOGS)
 
     @property
     def catalog(self) -> Path:
-        return self.root / "catalog.yaml"
+        return self.path(CATALOG)
 
     @property
     def scenario(self) -> Path:
-        return self.root / "scenario.json"
+        return self.path(SCENARIO)
 
     @property
     def workload(self) -> Path:
-        return self.root / "workload.json"
+        return self.path(WORKLOAD)
+
+    @property
+    def history(self) -> Path:
+        return self.path(HISTORY)
 
     @property
     def received(self) -> Path:
-        return self.root / "received-alerts.jsonl"
+        return self.path(RECEIVED)
 
     def pid_file(self, name: str) -> Path:
         return self.pids / f"{name}.pid"

@@ -21,6 +21,7 @@ from zarish_obs.dashboards.cli import app as dashboards_app
 from zarish_obs.errors import EXIT_CODES_HELP, ExitCode, ZarishError
 from zarish_obs.monitor.cli import app as monitor_app
 from zarish_obs.scrape.cli import app as scrape_app
+from zarish_obs.stack.check import register as register_check
 from zarish_obs.stack.cli import register as register_stack
 
 app = typer.Typer(
@@ -56,6 +57,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(monitor_app, name="monitor")
 register_stack(app)
+register_check(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """`stack up / status / down / scenario / restart`: the local stack's processes, started and stopped by PID.
 
+`up` builds the plan (plan.py) from the catalog once, writes its files, validates them with promtool and
+amtool, starts the components in order and backfills their history; nothing here reads the catalog.
 Every server listens on 127.0.0.1 on a free port. Each start is recorded (PID file, then
 `state.json`) the moment it succeeds, so `down` stops exactly what `up` started, also after `up`
 itself crashed half-way; a PID is only signalled while its kernel start time still matches the one
@@ -9,6 +11,7 @@ recorded, so a PID reused by an unrelated process is never touched.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import signal
@@ -20,58 +23,29 @@ from pathlib import Path
 import requests
 
 from zarish_obs import procs, promtool
-from zarish_obs.alerts.alertmanager import build_alertmanager_config
-from zarish_obs.alerts.render import rule_files
-from zarish_obs.catalog import Catalog, parse_catalog
-from zarish_obs.durations import parse_duration
+from zarish_obs.catalog import Catalog
 from zarish_obs.errors import ExitCode, ZarishError
-from zarish_obs.stack import configs, history, scenarios
+from zarish_obs.stack import history, scenarios
 from zarish_obs.stack.layout import Component, Layout, StackState, cmdline_mentions, proc_starttime
-from zarish_obs.stack.workload import INFRA, exporter_name, pod_key, pod_keys, workload_config
-from zarish_obs.writers import ensure_dir, to_yaml, write_atomic
+from zarish_obs.stack.plan import BUILT_IN_SOURCE, HISTORY_KIND, StackPlan, build_plan
+from zarish_obs.writers import ensure_dir, write_atomic
 
 Progress = Callable[[str], None]
-START_ORDER = ("receiver", "exporter", "infra", "pushgateway", "blackbox", "alertmanager", "prometheus")
-HISTORY_KIND = "history-prometheus"  # a short-lived Prometheus that only serves the history to promtool
-HISTORY_PROMETHEUS_YML = "history-prometheus.yml"
 # What a stray PID file's process must mention before `down` signals it without state to confirm it.
 OUR_PROGRAMS = (*procs.BINARIES.values(), "zarish_obs.stack.")
+HISTORY_WRITERS = ("exporter", "infra")  # the workload processes, which write their recent past when first started
 
 
 def _quiet(_: str) -> None:
     return None
 
 
-def _loopback(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
-
-
-def _plan(catalog: Catalog) -> tuple[list[Component], dict[str, int]]:
-    """Every component with a free port, in start order, and the port of each workload pod."""
-    pod_ports = {key: procs.free_port() for key in pod_keys(catalog)}
-    comps = [Component("receiver", "receiver", procs.free_port(), "", "/-/ready")]
-    for svc in catalog.services:
-        port = pod_ports[pod_key(svc.name, catalog.environments[0].name)]
-        comps.append(Component(exporter_name(svc.name), "exporter", port, "", "/-/ready",
-                               extra={"service": svc.name,
-                                      "ports": [pod_ports[pod_key(svc.name, e.name)] for e in catalog.environments]}))
-    comps.append(Component(INFRA, "infra", procs.free_port(), "", "/metrics"))
-    for kind, ready in (("pushgateway", "/-/ready"), ("blackbox", "/-/healthy"), ("alertmanager", "/-/ready"),
-                        ("prometheus", "/-/ready")):
-        comps.append(Component(kind, kind, procs.free_port(), "", ready))
-    for c in comps:
-        c.url = _loopback(c.port)
-    return comps, pod_ports
-
-
-def _write_catalog(layout: Layout, catalog: Catalog, source: str) -> None:
-    note = configs.compression_note(catalog)
-    header = (f"# The catalog this local stack runs, written by `zarish-obs stack up` from {source}.\n"
-              + (f"# {note}\n" if note else ""))
-    text = header + to_yaml(catalog.model_dump(mode="json", by_alias=True))
-    if parse_catalog(text, str(layout.catalog)) != catalog:
-        raise ZarishError("the stack's catalog copy does not read back as the same catalog", ExitCode.SOFTWARE)
-    write_atomic(layout.catalog, text)
+def _write(layout: Layout, plan: StackPlan) -> None:
+    """Every file of the plan, each atomically, and the directories the processes write into."""
+    for d in (layout.pids, layout.logs, layout.data, layout.rules):
+        ensure_dir(d)
+    for relative, text in plan.files.items():
+        write_atomic(layout.path(relative), text)
 
 
 def _check(result: promtool.CheckResult, what: str) -> None:
@@ -80,65 +54,43 @@ def _check(result: promtool.CheckResult, what: str) -> None:
         raise ZarishError(f"generated {what} failed validation: {first}", ExitCode.SOFTWARE)
 
 
-def _write_configs(layout: Layout, catalog: Catalog, comps: dict[str, Component], pod_ports: dict[str, int]) -> None:
-    """Workload description, rules, Alertmanager, blackbox and Prometheus configs, each validated."""
-    kinds = {c.kind: c for c in comps.values()}
-    workload = workload_config(catalog, pod_ports, comps[INFRA].port, str(layout.scenario), kinds["pushgateway"].url)
-    workload["history"] = history.window(time.time(), catalog.prometheus.scrape_interval)
-    write_atomic(layout.workload, json.dumps(workload, indent=2) + "\n")
-
-    rule_paths = [write_atomic(layout.rules / name, text) for name, text in sorted(rule_files(catalog).items())]
-    _check(promtool.check_rules(*rule_paths), "alert and recording rules")
-
-    am = build_alertmanager_config(catalog, webhook_url=f"{kinds['receiver'].url}/alerts")
-    am_path = write_atomic(layout.config / "alertmanager.yml", to_yaml(am))
-    _check(promtool.check_alertmanager(am_path), "Alertmanager configuration")
-
-    write_atomic(layout.config / "blackbox.yml", to_yaml(configs.blackbox_config(catalog)))
-
-    prom = configs.prometheus_config(
-        catalog, workload, alertmanager=f"127.0.0.1:{kinds['alertmanager'].port}",
-        blackbox=f"127.0.0.1:{kinds['blackbox'].port}", pushgateway=f"127.0.0.1:{kinds['pushgateway'].port}",
-        rule_files=[str(p) for p in rule_paths])
-    prom_path = write_atomic(layout.config / "prometheus.yml", to_yaml(prom))
-    _check(promtool.check_config(prom_path), "Prometheus configuration")
-    kinds["prometheus"].extra.update(flags=configs.prometheus_flags(catalog),
-                                     scrape_interval_seconds=parse_duration(catalog.prometheus.scrape_interval))
-    write_atomic(layout.config / HISTORY_PROMETHEUS_YML, to_yaml({"global": {"scrape_interval": "1m"}}))
+def _validate(layout: Layout, plan: StackPlan) -> None:
+    """The written files, checked by the tools that will read them."""
+    _check(promtool.check_rules(*(layout.path(p) for p in plan.rule_files)), "alert and recording rules")
+    _check(promtool.check_alertmanager(layout.alertmanager_yml), "Alertmanager configuration")
+    _check(promtool.check_config(layout.prometheus_yml), "Prometheus configuration")
 
 
 def _history_file(layout: Layout, comp: Component) -> Path:
-    return layout.root / "history" / f"{comp.name}.json"
+    return layout.history / f"{comp.name}.json"
 
 
 def _start(layout: Layout, state: StackState, comp: Component, first: bool = False) -> None:
     """Start one component on its recorded port and record its PID at once. On the first start the
-    exporters also write their pods' recent past for the history backfill."""
+    workload processes also write their recent past for the history backfill."""
     py = procs.python_module
     log = layout.logs / f"{comp.name}.log"
     if comp.kind == HISTORY_KIND:
-        proc = procs.start_prometheus(layout.config / HISTORY_PROMETHEUS_YML, layout.data / "prometheus", comp.port)
+        proc = procs.start_prometheus(layout.history_prometheus_yml, layout.prometheus_data, comp.port)
     elif comp.kind == "prometheus":
-        proc = procs.start_prometheus(layout.config / "prometheus.yml", layout.data / "prometheus", comp.port,
+        proc = procs.start_prometheus(layout.prometheus_yml, layout.prometheus_data, comp.port,
                                       extra=comp.extra.get("flags", []))
     elif comp.kind == "alertmanager":
-        proc = procs.start_alertmanager(layout.config / "alertmanager.yml", layout.data / "alertmanager", comp.port)
+        proc = procs.start_alertmanager(layout.alertmanager_yml, layout.data / "alertmanager", comp.port)
     elif comp.kind == "pushgateway":
         proc = procs.start_pushgateway(layout.logs, comp.port)
     elif comp.kind == "blackbox":
-        proc = procs.start_blackbox(layout.config / "blackbox.yml", layout.logs, comp.port)
+        proc = procs.start_blackbox(layout.blackbox_yml, layout.logs, comp.port)
     elif comp.kind == "receiver":
         proc = procs.start(comp.name, py("zarish_obs.stack.receiver", str(layout.received), str(comp.port)),
                            log, comp.url, comp.ready)
-    elif comp.kind == "exporter":
-        argv = py("zarish_obs.stack.exporter", str(layout.workload), "--service", comp.extra["service"])
+    elif comp.kind in HISTORY_WRITERS:
+        who = ["--service", comp.extra["service"]] if comp.kind == "exporter" else ["--infra"]
+        argv = py("zarish_obs.stack.exporter", str(layout.workload), *who)
         if first:
-            ensure_dir(_history_file(layout, comp).parent)
+            ensure_dir(layout.history)
             argv += ["--history-out", str(_history_file(layout, comp))]
         proc = procs.start(comp.name, argv, log, comp.url, comp.ready)
-    elif comp.kind == "infra":
-        proc = procs.start(comp.name, py("zarish_obs.stack.exporter", str(layout.workload), "--infra"),
-                           log, comp.url, comp.ready)
     else:
         raise ZarishError(f"unknown stack component kind {comp.kind!r}", ExitCode.SOFTWARE)
     comp.pid, comp.starttime, comp.log = proc.pid, proc_starttime(proc.pid), str(proc.log)
@@ -184,8 +136,9 @@ def _stop(layout: Layout, state: StackState | None) -> list[str]:
 
 
 def up(catalog: Catalog, root: Path, scenario: str = "healthy", time_scale: float = 1.0,
-       catalog_source: str = "<built-in catalog>", progress: Progress = _quiet) -> StackState:
-    """Start the whole stack; refuses (exit 64) when one already runs in `root`."""
+       catalog_source: str = BUILT_IN_SOURCE, progress: Progress = _quiet) -> StackState:
+    """Plan the stack from the catalog, write and validate its files, start its components in order and
+    backfill their history; refuses (exit 64) when a stack already runs in `root`."""
     scenarios.get(scenario)
     layout = Layout(root)
     with layout.locked():
@@ -198,25 +151,21 @@ def up(catalog: Catalog, root: Path, scenario: str = "healthy", time_scale: floa
         leftovers = _stop(layout, state)
         if leftovers:
             progress(f"stopped {len(leftovers)} leftover process(es) of a crashed run: {', '.join(leftovers)}")
+        plan = build_plan(catalog, time_scale, scenario, ports=procs.free_port, now=time.time(),
+                          catalog_source=catalog_source)
         layout.clear()
-        for d in (layout.pids, layout.logs, layout.data, layout.rules):
-            ensure_dir(d)
-        cat = configs.local_catalog(catalog, time_scale)
-        plan, pod_ports = _plan(cat)
-        comps = {c.name: c for c in plan}
-        _write_catalog(layout, cat, catalog_source)
-        scenarios.write_scenario(layout.scenario, scenario)
-        _write_configs(layout, cat, comps, pod_ports)
-        state = StackState(dir=str(layout.root), catalog=str(layout.catalog), catalog_name=cat.name,
-                           time_scale=cat.time_scale, started_at=time.time())
+        _write(layout, plan)
+        _validate(layout, plan)
+        state = StackState(dir=str(layout.root), catalog=str(layout.catalog), catalog_name=plan.catalog.name,
+                           time_scale=plan.catalog.time_scale, started_at=time.time())
         layout.write_state(state)
         try:
-            for kind in START_ORDER:
-                if kind == "prometheus":
-                    _load_history(layout, state, cat, [c for c in plan if c.kind == "exporter"], progress)
-                for comp in (c for c in plan if c.kind == kind):
-                    _start(layout, state, comp, first=True)
-                    progress(f"started {comp.name} on {comp.url} (pid {comp.pid})")
+            for planned in plan.components:
+                if planned.kind == "prometheus":
+                    _load_history(layout, state, plan, progress)
+                comp = copy.deepcopy(planned)
+                _start(layout, state, comp, first=True)
+                progress(f"started {comp.name} on {comp.url} (pid {comp.pid})")
         except BaseException:
             _stop(layout, state)
             layout.forget()
@@ -224,25 +173,24 @@ def up(catalog: Catalog, root: Path, scenario: str = "healthy", time_scale: floa
     return state
 
 
-def _load_history(layout: Layout, state: StackState, catalog: Catalog, exporters: list[Component],
-                  progress: Progress) -> None:
-    """Backfill the exporters' recent past and record the recording rules over it (see history.py)."""
-    spec = json.loads(layout.workload.read_text("utf-8"))["history"]
-    targets = history.target_labels(layout.config / "prometheus.yml")
-    data = layout.data / "prometheus"
-    end = history.load_raw([_history_file(layout, c) for c in exporters], targets, layout.root / "history", data)
-    helper = Component("history-prometheus", HISTORY_KIND, procs.free_port(), "", "/-/ready")
-    helper.url = _loopback(helper.port)
+def _load_history(layout: Layout, state: StackState, plan: StackPlan, progress: Progress) -> None:
+    """Backfill the workload processes' recent past and record the recording rules over it (see history.py)."""
+    targets = history.target_labels(layout.prometheus_yml)
+    data = layout.prometheus_data
+    start, step = plan.history["start"], plan.history["step"]
+    writers = [c for c in plan.components if c.kind in HISTORY_WRITERS]
+    end = history.load_raw([_history_file(layout, c) for c in writers], targets, layout.history, data)
+    helper = copy.deepcopy(plan.history_helper)
     _start(layout, state, helper)
     try:
-        blocks = history.record_rules(sorted(layout.rules.glob("*.yml")), helper.url, spec["start"], end, spec["step"],
-                                      layout.root / "history", data)
+        blocks = history.record_rules([layout.path(p) for p in plan.rule_files], helper.url, start, end, step,
+                                      layout.history, data)
     finally:
         procs.stop_pid(helper.pid, timeout=10)
         del state.components[helper.name]
         layout.write_state(state)
         layout.pid_file(helper.name).unlink(missing_ok=True)
-    progress(f"backfilled {end - spec['start']}s of workload history and {blocks} block(s) of recorded rules")
+    progress(f"backfilled {end - start}s of workload history and {blocks} block(s) of recorded rules")
 
 
 def require_state(layout: Layout) -> StackState:

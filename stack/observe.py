@@ -78,10 +78,13 @@ def prometheus_alerts(prometheus_url: str, state: str | None = "firing") -> list
     return [a for a in alerts if state is None or a.get("state") == state]
 
 
-def instant(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
-    """An instant query's result vector ([] when Prometheus cannot answer)."""
+def instant(prometheus_url: str, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+    """An instant query's result vector at `at` (unix seconds; default now), [] when Prometheus cannot answer."""
+    params: dict[str, str | float] = {"query": expr}
+    if at is not None:
+        params["time"] = at
     try:
-        r = requests.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=5)
+        r = requests.get(f"{prometheus_url}/api/v1/query", params=params, timeout=5)
         r.raise_for_status()
         return r.json()["data"]["result"]
     except (requests.RequestException, ValueError, KeyError):

@@ -26,8 +26,8 @@ class Scenario:
     # Replication lag as a multiple of the DR replication-lag threshold.
     replication_lag_factor: float = 0.01
     primary_region_up: bool = True
-    # Backup age as a multiple of the RPO. A fresh backup is young even for a time-compressed RPO;
-    # a stale one is older than the uncompressed RPO, so it is stale whichever one is checked.
+    # A fresh backup is young even for a time-compressed RPO; a stale one is older than the backup
+    # schedule's interval plus grace (the workload description holds both ages).
     backup_stale: bool = False
 
 
@@ -42,8 +42,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "primary-region-unavailable trigger)", primary_region_up=False),
     Scenario("slow", "median latency twice each service's latency-SLO threshold (page-tier latency "
              "budget burn)", latency_median_factor=2.0),
-    Scenario("backup-stale", "the last successful backup is older than the RPO (RPO breach warning)",
-             backup_stale=True),
+    Scenario("backup-stale", "the last successful backup is older than its schedule's interval plus grace "
+             "(BackupMissed ticket; replication still keeps the RPO)", backup_stale=True),
 )}
 
 
@@ -58,16 +58,16 @@ def get(name: str) -> Scenario:
         raise ValueError(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)}") from None
 
 
-def scenario_document(name: str) -> dict[str, object]:
+def scenario_text(name: str, since: float) -> str:
     """What the scenario file holds: the name, when it was chosen, and the parameters for reference."""
-    return {"name": name, "since": time.time(), "parameters": asdict(get(name))}
+    return json.dumps({"name": name, "since": since, "parameters": asdict(get(name))}) + "\n"
 
 
 def write_scenario(path: Path, name: str) -> None:
     """Atomic replace, so a running exporter never reads half a file."""
-    doc = scenario_document(name)
+    text = scenario_text(name, time.time())
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import CatalogError
@@ -28,6 +29,12 @@ DEFAULT_ERROR_BUDGET = 0.01  # for a service without an availability SLO: health
 CANDIDATE_OK = ("200", "201", "204", "304", "404")
 CANDIDATE_ERRORS = ("500", "503", "502", "504")
 INFRA = "infra"
+BACKUP_JOB = "zarish-backup"  # the job the backup pushes its success timestamp under
+# A fresh backup is a tenth of the RPO old, of the compressed RPO in a time-compressed run, so it is fresh
+# whichever RPO is checked; a stale one is twice as old as the schedule's interval plus grace allows
+# (never compressed), so the backup counts as missed.
+FRESH_BACKUP_RPO_SHARE = 0.1
+STALE_BACKUP_FACTOR = 2.0
 
 
 def exporter_name(service: str) -> str:
@@ -47,7 +54,8 @@ def status_codes(error_regex: str) -> tuple[list[str], list[str]]:
     """HTTP statuses the workload answers with: ones the catalog counts as errors and ones it does not."""
     pattern = re.compile(error_regex)
     ok = [c for c in CANDIDATE_OK if not pattern.fullmatch(c)]
-    errors = [c for c in CANDIDATE_ERRORS if pattern.fullmatch(c)]
+    errors = [c for c in CANDIDATE_ERRORS if pattern.fullmatch(c)] or [
+        c for c in (str(code) for code in range(500, 600)) if pattern.fullmatch(c)][:1]
     if not ok or not errors:
         raise CatalogError([f"metrics.error_status_regex: {error_regex!r} must match some 5xx statuses "
                             "and not 200 for the local stack to synthesise traffic"])
@@ -72,7 +80,8 @@ def health_paths(catalog: Catalog) -> list[dict[str, str]]:
 
 def workload_config(catalog: Catalog, ports: dict[str, int], infra_port: int, scenario_file: str,
                     pushgateway_url: str) -> dict[str, Any]:
-    """Everything the exporter processes need, as plain data."""
+    """Everything the exporter processes need, as plain data. A relative `scenario_file` is relative to
+    the directory of the file this config is written to."""
     ok, errors = status_codes(catalog.metrics.error_status_regex)
     dr_env = catalog.dr.error_ratio.environment
     pods = []
@@ -100,8 +109,9 @@ def workload_config(catalog: Catalog, ports: dict[str, int], infra_port: int, sc
             "replication_lag_metric": catalog.dr.replication_lag.metric,
             "replication_lag_threshold_seconds": parse_duration(catalog.dr.replication_lag.threshold),
             "backup_metric": catalog.dr.backup.metric,
-            "rpo_seconds": parse_duration(catalog.dr.rpo),
-            "time_scale": catalog.time_scale,
+            "backup_job": BACKUP_JOB,
+            "fresh_backup_age_seconds": FRESH_BACKUP_RPO_SHARE * conventions.timings(catalog).seconds(catalog.dr.rpo),
+            "stale_backup_age_seconds": STALE_BACKUP_FACTOR * conventions.backup_missed_after_seconds(catalog),
             "pushgateway": pushgateway_url,
             "primary_region": catalog.primary_region.name,
             "health": health_paths(catalog),

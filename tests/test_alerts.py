@@ -11,9 +11,19 @@ import yaml
 
 from tests.golden import assert_golden
 from zarish_obs import conventions, promql
-from zarish_obs.alerts import burnrate, common, dr, recording
+from zarish_obs.alerts import burnrate, common, dr, recording, recovery
 from zarish_obs.alerts.alertmanager import build_alertmanager_config, receivers_from_env
-from zarish_obs.alerts.render import DR_FILE, RECORDING_FILE, SLO_FILE, render, rule_files, rule_groups, warnings
+from zarish_obs.alerts.render import (
+    DR_FILE,
+    RECORDING_FILE,
+    RECOVERY_FILE,
+    SLO_FILE,
+    TARGETS_FILE,
+    render,
+    rule_files,
+    rule_groups,
+    warnings,
+)
 from zarish_obs.catalog import Catalog, parse_catalog
 from zarish_obs.errors import ZarishError
 from zarish_obs.stack.main import main
@@ -45,10 +55,10 @@ def _alerts(catalog: Catalog, name: str | None = None) -> list[dict[str, Any]]:
 
 def test_rule_count_grows_with_windows_not_services() -> None:
     small, large = synthetic(8), synthetic(400)
-    for file in (RECORDING_FILE, SLO_FILE, DR_FILE):
+    for file in (RECORDING_FILE, SLO_FILE, DR_FILE, RECOVERY_FILE, TARGETS_FILE):
         assert len(_rules(rule_groups(small)[file])) == len(_rules(rule_groups(large)[file])), file
-    # 5 signal rules + 2 kinds x (2 increases + 5 short windows) + 3 long windows (1d, 3d, 30d)
-    assert len(_rules(rule_groups(large)[RECORDING_FILE])) == 5 + 2 * (2 + 5) + 3
+    # 4 signal rules + 2 kinds x (2 increases + 5 short windows) + 3 long windows (1d, 3d, 30d)
+    assert len(_rules(rule_groups(large)[RECORDING_FILE])) == 4 + 2 * (2 + 5) + 3
     # 4 tiers x (4 availability objectives + 1 latency objective) + absence
     assert len(_alerts(large, conventions.SLO_BURN_ALERTS["availability"])) == 16
     assert len(_alerts(large, conventions.SLO_BURN_ALERTS["latency"])) == 4
@@ -59,8 +69,7 @@ def test_recording_rules_use_shared_names_and_promql(default_catalog: Catalog) -
     records = {r["record"] for r in rules}
     windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
     assert records == {conventions.REQUEST_RATE, conventions.ERROR_RATIO, conventions.LATENCY_P50,
-                       conventions.LATENCY_P95,
-                       conventions.DR_ERROR_RATIO, conventions.SLO_REQUESTS_5M, conventions.SLO_ERRORS_5M,
+                       conventions.LATENCY_P95, conventions.SLO_REQUESTS_5M, conventions.SLO_ERRORS_5M,
                        *(conventions.slo_error_ratio(w) for w in windows)}
     for r in rules:
         assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", r["record"]), r["record"]
@@ -74,7 +83,6 @@ def test_recording_rules_use_shared_names_and_promql(default_catalog: Catalog) -
     # A day or more: exact sums of the recorded 5m increases, one rule for both kinds.
     assert by_record[(conventions.slo_error_ratio("30d"), None)]["expr"] == s.slo_error_ratio_recorded("30d")
     assert "sum_over_time" in by_record[(conventions.slo_error_ratio("1d"), None)]["expr"]
-    assert by_record[(conventions.DR_ERROR_RATIO, None)]["labels"] == {"environment": "production"}
     # Every ratio is NaN-safe: bad / (total > 0) or total * 0.
     for r in rules:
         if r["record"].split(":")[2].startswith("ratio"):
@@ -120,38 +128,38 @@ def test_every_alert_links_runbook_and_dashboard(default_catalog: Catalog) -> No
     alerts = _alerts(default_catalog)
     assert {a["alert"] for a in alerts} == {
         "SLOErrorBudgetBurn", "SLOLatencyBudgetBurn", "SLOMetricsAbsent", "DRErrorRatioHigh",
-        "DRReplicationLagHigh", "DRPrimaryRegionUnavailable", "DRManualTrigger", "BackupRPOBreached"}
+        "DRReplicationLagHigh", "DRPrimaryRegionUnavailable", "DRManualTrigger", "RPOBreached", "BackupMissed",
+        "ServiceTargetsDown"}
+    dr_alerts = dr.dr_rules(default_catalog) + recovery.recovery_rules(default_catalog)
     for a in alerts:
         ann = a["annotations"]
         assert ann["summary"] and ann["description"], a["alert"]
         assert ann["runbook_url"] == "https://runbooks.zarishsphere.com/zarish-his/" + common.slug(a["alert"])
-        kind = "slo" if "BudgetBurn" in a["alert"] else "dr" if a in dr.dr_rules(default_catalog) else "overview"
+        kind = "slo" if "BudgetBurn" in a["alert"] else "dr" if a in dr_alerts else "overview"
         uid = conventions.dashboard_uid("zarish-his", kind)
         assert ann["dashboard_url"] == f"https://grafana.zarishsphere.com/d/{uid}"
     assert common.slug("DRErrorRatioHigh") == "dr-error-ratio-high"
     assert common.slug("SLOMetricsAbsent") == "slo-metrics-absent"
-    assert common.slug("BackupRPOBreached") == "backup-rpo-breached"
+    assert common.slug("RPOBreached") == "rpo-breached"
+    assert common.slug("ServiceTargetsDown") == "service-targets-down"
 
 
 def test_dr_alerts_carry_trigger_and_failover(default_catalog: Catalog) -> None:
     rules = {r["alert"]: r for r in dr.dr_rules(default_catalog)}
     triggers = {n: r["labels"].get("dr_trigger") for n, r in rules.items()}
     assert triggers == {"DRErrorRatioHigh": "error_ratio", "DRReplicationLagHigh": "replication_lag",
-                        "DRPrimaryRegionUnavailable": "primary_region_unavailable", "DRManualTrigger": "manual",
-                        "BackupRPOBreached": None}
+                        "DRPrimaryRegionUnavailable": "primary_region_unavailable", "DRManualTrigger": "manual"}
     for name in ("DRErrorRatioHigh", "DRReplicationLagHigh", "DRPrimaryRegionUnavailable", "DRManualTrigger"):
         assert rules[name]["labels"]["severity"] == "critical"
         assert rules[name]["annotations"]["failover_procedure"].splitlines()[1] == "2. Promote DR database to primary"
-    assert rules["BackupRPOBreached"]["labels"]["severity"] == "warning"
-    assert rules["DRErrorRatioHigh"]["expr"] == f"({promql.dr_error_ratio(default_catalog, '1m')}) > 0.1"
+    assert rules["DRErrorRatioHigh"]["expr"] == f"({promql.dr_error_ratio(default_catalog)}) > 0.1"
+    assert "[1m]" in rules["DRErrorRatioHigh"]["expr"] and "[5m]" not in rules["DRErrorRatioHigh"]["expr"]
     assert rules["DRErrorRatioHigh"]["for"] == "5m"
     assert rules["DRReplicationLagHigh"]["expr"] == "max(pg_replication_lag_seconds) > 300"
-    assert rules["DRPrimaryRegionUnavailable"]["expr"] == 'max(probe_success{region="dhaka"}) == 0'
+    assert rules["DRPrimaryRegionUnavailable"]["expr"] == '(max(probe_success{region="dhaka"})) == 0'
     assert rules["DRPrimaryRegionUnavailable"]["for"] == "30m"
     assert rules["DRPrimaryRegionUnavailable"]["labels"]["region"] == "dhaka"
     assert rules["DRManualTrigger"]["expr"] == "max(zarish_dr_manual_trigger) == 1"
-    assert rules["BackupRPOBreached"]["expr"] == \
-        "time() - max(zarish_backup_last_success_timestamp_seconds) > 3600"
 
 
 def test_dr_error_ratio_window_follows_scrape_interval(other_catalogs: dict[str, Catalog]) -> None:
@@ -167,6 +175,7 @@ def test_time_compressed_catalog_scales_every_for_and_says_so() -> None:
     assert fors["SLOErrorBudgetBurn/1h"] == "12s" and fors["SLOErrorBudgetBurn/3d"] == "18m"
     assert fors["DRPrimaryRegionUnavailable/"] == "3m" and fors["DRErrorRatioHigh/"] == "30s"
     assert fors["SLOMetricsAbsent/"] == "1m"
+    assert fors["RPOBreached/"] == fors["BackupMissed/"] == "1m" and fors["ServiceTargetsDown/"] == "30s"
     for a in _alerts(cat):
         assert a["labels"][conventions.TIME_COMPRESSED_LABEL] == "true", a["alert"]
     for a in _alerts(synthetic(3)):
@@ -219,8 +228,9 @@ def test_free_text_cannot_break_templates() -> None:
 
 def test_formats(default_catalog: Catalog) -> None:
     files = render(default_catalog, "files")
-    assert set(files) == {RECORDING_FILE, SLO_FILE, DR_FILE, "alertmanager.yml", "tests/zarish-dr.test.yml",
-                          "tests/zarish-slo.test.yml"}
+    assert set(files) == {RECORDING_FILE, SLO_FILE, DR_FILE, RECOVERY_FILE, TARGETS_FILE, "alertmanager.yml",
+                          "tests/zarish-dr.test.yml", "tests/zarish-slo.test.yml", "tests/zarish-recovery.test.yml",
+                          "tests/zarish-targets.test.yml"}
     cm = render(default_catalog, "configmap")
     rules = yaml.safe_load(cm["prometheus-rules-configmap.yaml"])
     assert rules["kind"] == "ConfigMap" and rules["metadata"]["namespace"] == "zarish-his-monitoring"
@@ -229,7 +239,7 @@ def test_formats(default_catalog: Catalog) -> None:
     assert yaml.safe_load(amcm["data"]["alertmanager.yml"]) == build_alertmanager_config(default_catalog)
     op = render(default_catalog, "operator")
     docs = list(yaml.safe_load_all(op["prometheusrules.yaml"]))
-    assert [d["kind"] for d in docs] == ["PrometheusRule"] * 3
+    assert [d["kind"] for d in docs] == ["PrometheusRule"] * 5
     assert {d["apiVersion"] for d in docs} == {"monitoring.coreos.com/v1"}
     assert [d["spec"]["groups"] for d in docs] == list(rule_groups(default_catalog).values())
     with pytest.raises(ValueError):
@@ -290,6 +300,8 @@ def test_generated_test_files_reference_the_rule_files(default_catalog: Catalog)
     envs = {re.search(r'environment="([^"]+)"', s["series"]).group(1) for s in burn["input_series"]}
     assert envs == {"production", "zero-traffic", "low-traffic"}
     assert yaml.safe_load(files["tests/zarish-dr.test.yml"])["rule_files"] == [f"../{DR_FILE}"]
+    assert yaml.safe_load(files["tests/zarish-recovery.test.yml"])["rule_files"] == [f"../{RECOVERY_FILE}"]
+    assert yaml.safe_load(files["tests/zarish-targets.test.yml"])["rule_files"] == [f"../{TARGETS_FILE}"]
 
 
 def test_golden_alerts_default(default_catalog: Catalog) -> None:

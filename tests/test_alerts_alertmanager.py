@@ -103,20 +103,27 @@ def test_real_alertmanager_routes_and_inhibits(tmp_path: Path, default_catalog: 
         _alert(alertname="SLOErrorBudgetBurn", service="pharmacy", environment="production", **slo, **ticket),
         # a page-tier burn in staging opens a ticket instead of paging
         _alert(alertname="SLOErrorBudgetBurn", service="billing", environment="staging", **slo, **page),
-        _alert(alertname="BackupRPOBreached", severity="warning"),
-        # the primary region is down: its per-service alerts are inhibited
+        # the primary region is down: its per-service alerts are inhibited (Prometheus adds its external
+        # label `region` to every alert it sends) ...
         _alert(alertname="DRPrimaryRegionUnavailable", dr_trigger="primary_region_unavailable",
                severity="critical", region="dhaka"),
         _alert(alertname="SLOMetricsAbsent", service="laboratory", environment="production", severity="ticket",
                region="dhaka"),
+        _alert(alertname="ServiceTargetsDown", service="laboratory", environment="production", severity="ticket",
+               region="dhaka"),
+        # ... but not the RPO and the backups, which matter most then, nor another region's targets
+        _alert(alertname="RPOBreached", severity="page", region="dhaka"),
+        _alert(alertname="BackupMissed", severity="ticket", region="dhaka"),
+        _alert(alertname="ServiceTargetsDown", service="billing", environment="production", severity="ticket",
+               region="chittagong"),
     ]
     try:
         r = requests.post(f"{am.url}/api/v2/alerts", json=alerts, timeout=5)
         assert r.status_code == 200, r.text
         expected = {
             "zarish-dr": {"DRManualTrigger/", "DRPrimaryRegionUnavailable/"},
-            "zarish-page": {"SLOErrorBudgetBurn/pharmacy"},
-            "zarish-ticket": {"SLOErrorBudgetBurn/billing", "BackupRPOBreached/"},
+            "zarish-page": {"SLOErrorBudgetBurn/pharmacy", "RPOBreached/"},
+            "zarish-ticket": {"SLOErrorBudgetBurn/billing", "BackupMissed/", "ServiceTargetsDown/billing"},
         }
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(not want <= hook.delivered().get(rcv, set())
@@ -131,11 +138,15 @@ def test_real_alertmanager_routes_and_inhibits(tmp_path: Path, default_catalog: 
                   for a in state}
         ticket_alert = by_key[("SLOErrorBudgetBurn", "pharmacy", "ticket")]
         assert ticket_alert["status"]["state"] == "suppressed" and ticket_alert["status"]["inhibitedBy"]
-        absent = by_key[("SLOMetricsAbsent", "laboratory", "ticket")]
-        assert absent["status"]["state"] == "suppressed" and absent["status"]["inhibitedBy"]
+        for name in ("SLOMetricsAbsent", "ServiceTargetsDown"):
+            inhibited = by_key[(name, "laboratory", "ticket")]
+            assert inhibited["status"]["state"] == "suppressed" and inhibited["status"]["inhibitedBy"], name
+        for key in (("RPOBreached", "", "page"), ("BackupMissed", "", "ticket"), ("ServiceTargetsDown", "billing",
+                                                                                   "ticket")):
+            assert by_key[key]["status"]["state"] == "active", key
         assert by_key[("SLOErrorBudgetBurn", "pharmacy", "page")]["status"]["state"] == "active"
         delivered = set().union(*hook.delivered().values())
-        assert "SLOMetricsAbsent/laboratory" not in delivered
+        assert "SLOMetricsAbsent/laboratory" not in delivered and "ServiceTargetsDown/laboratory" not in delivered
         assert all(a["labels"]["severity"] != "ticket" or a["labels"].get("service") != "pharmacy"
                    for n in hook.received for a in n["alerts"])
     finally:

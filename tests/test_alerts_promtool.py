@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from zarish_obs import promtool
-from zarish_obs.alerts.render import DR_FILE, RECORDING_FILE, SLO_FILE, render, rule_files
-from zarish_obs.alerts.unittests import DR_TEST_FILE, SLO_TEST_FILE, TESTS_DIR
+from zarish_obs.alerts.render import DR_FILE, RECORDING_FILE, RECOVERY_FILE, SLO_FILE, TARGETS_FILE, render, rule_files
+from zarish_obs.alerts.unittests import DR_TEST_FILE, RECOVERY_TEST_FILE, SLO_TEST_FILE, TARGETS_TEST_FILE, TESTS_DIR
 from zarish_obs.catalog import Catalog
 from zarish_obs.stack.main import main
 from zarish_obs.writers import to_yaml, write_files
@@ -20,6 +20,7 @@ from zarish_obs.writers import to_yaml, write_files
 pytestmark = pytest.mark.real
 MINIMAL = Path(__file__).resolve().parent / "data" / "catalogs" / "minimal.yaml"
 HAND_WRITTEN = Path(__file__).resolve().parent / "promtool" / "dr-triggers.test.yml"
+HAND_WRITTEN_RECOVERY = Path(__file__).resolve().parent / "promtool" / "recovery.test.yml"
 
 
 def _catalogs(default_catalog: Catalog, other_catalogs: dict[str, Catalog]) -> dict[str, Catalog]:
@@ -62,8 +63,8 @@ def test_every_rule_file_and_format_passes_promtool_check(tmp_path: Path, defaul
 def test_generated_unit_tests_pass(which: str, tmp_path: Path, default_catalog: Catalog,
                                    other_catalogs: dict[str, Catalog]) -> None:
     work = _write(tmp_path, _catalogs(default_catalog, other_catalogs)[which])
-    assert _unit(work, DR_TEST_FILE) == "SUCCESS"
-    assert _unit(work, SLO_TEST_FILE) == "SUCCESS"
+    for test_file in (DR_TEST_FILE, SLO_TEST_FILE, RECOVERY_TEST_FILE, TARGETS_TEST_FILE):
+        assert _unit(work, test_file) == "SUCCESS", test_file
 
 
 def _replace(old: str, new: str) -> Callable[[str], str]:
@@ -86,6 +87,17 @@ MUTATIONS = {
     "region for shortened": (DR_FILE, DR_TEST_FILE, _replace("for: 30m", "for: 29m")),
     "manual trigger removed": (DR_FILE, DR_TEST_FILE, _replace("max(zarish_dr_manual_trigger) == 1",
                                                                "max(zarish_dr_manual_trigger) == 2")),
+    "RPO judged by the older source": (RECOVERY_FILE, RECOVERY_TEST_FILE, _replace("(min(label_replace(",
+                                                                                   "(max(label_replace(")),
+    "RPO at the threshold counts as breached": (RECOVERY_FILE, RECOVERY_TEST_FILE, _replace(") > 3600", ") >= 3600")),
+    "backup grace dropped": (RECOVERY_FILE, RECOVERY_TEST_FILE, _replace("> 93600 or", "> 86400 or")),
+    "absent backup metric is OK": (RECOVERY_FILE, RECOVERY_TEST_FILE,
+                                   _replace(" or absent(zarish_backup_last_success_timestamp_seconds)", "")),
+    "recovery for lengthened": (RECOVERY_FILE, RECOVERY_TEST_FILE, _replace("for: 10m", "for: 11m")),
+    "targets down alerts per pod": (TARGETS_FILE, TARGETS_TEST_FILE, _replace(
+        "count by (environment, service)", "count by (environment, service, instance)")),
+    "targets down on healthy pods": (TARGETS_FILE, TARGETS_TEST_FILE, _replace(" == 0,", " >= 0,")),
+    "targets for shortened": (TARGETS_FILE, TARGETS_TEST_FILE, _replace("for: 5m", "for: 4m")),
 }
 
 
@@ -111,11 +123,23 @@ def test_hand_written_dr_trigger_tests_pass(tmp_path: Path, default_catalog: Cat
     assert not broken.ok and "DRErrorRatioHigh" in broken.output
 
 
+def test_hand_written_recovery_tests_pass(tmp_path: Path, default_catalog: Catalog) -> None:
+    shutil.copy(HAND_WRITTEN_RECOVERY, tmp_path / HAND_WRITTEN_RECOVERY.name)
+    rules = rule_files(default_catalog)[RECOVERY_FILE]
+    (tmp_path / RECOVERY_FILE).write_text(rules)
+    result = promtool.test_rules(tmp_path / HAND_WRITTEN_RECOVERY.name, cwd=tmp_path)
+    assert result.ok, result.output
+    # ... and they notice the built-in catalog's numbers being wrong: a grace of 1h instead of 2h.
+    (tmp_path / RECOVERY_FILE).write_text(rules.replace("> 93600 or", "> 90000 or"))
+    broken = promtool.test_rules(tmp_path / HAND_WRITTEN_RECOVERY.name, cwd=tmp_path)
+    assert not broken.ok and "BackupMissed" in broken.output and "RPOBreached" not in broken.output
+
+
 def test_cli_alerts_test_passes_and_reports(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["alerts", "test", "--catalog", str(MINIMAL), "--format", "json", "--keep", str(tmp_path)]) == 0
     report = yaml.safe_load(capsys.readouterr().out)
     assert report["ok"] is True
-    assert [c["check"] for c in report["checks"]].count("promtool test rules") == 2
+    assert [c["check"] for c in report["checks"]].count("promtool test rules") == 4
     assert (tmp_path / "tests" / SLO_TEST_FILE).exists()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,36 +74,59 @@ dr:
 
 
 @pytest.mark.parametrize(
-    ("mutate", "expected"),
+    ("mutate", "expected", "on_line"),
     [
-        (lambda d: d.update(colour="red"), "f.yaml: colour: unknown field"),
-        (lambda d: d["services"][0].update(colour="red"), "f.yaml: services.patient-registry.colour: unknown field"),
+        (lambda d: d.update(colour="red"), "colour: unknown field", "colour: red"),
+        (lambda d: d["services"][0].update(colour="red"), "services.patient-registry.colour: unknown field",
+         "colour: red"),
         (lambda d: d["services"][0]["slos"]["availability"].update(objective=100),
-         "services.patient-registry.slos.availability.objective: objective 100"),
-        (lambda d: d["services"][0]["slos"]["availability"].update(objective=0), "strictly between 0 and 100"),
+         "services.patient-registry.slos.availability.objective: objective 100 ", "objective: 100"),
+        (lambda d: d["services"][0]["slos"]["availability"].update(objective=0), "from 50 up to (not including) 100",
+         "objective: 0"),
+        (lambda d: d["services"][0]["slos"]["availability"].update(objective=True),
+         "availability.objective: expected a number, got true", "objective: true"),
         (lambda d: d["services"][0]["slos"]["availability"].update(window="30 days"),
-         "services.patient-registry.slos.availability.window: '30 days' is not a duration"),
-        (lambda d: d["services"][0]["slos"]["availability"].update(window="1h"), "SLO windows must be at least 1d"),
-        (lambda d: d["services"].append(dict(d["services"][0])), "services: duplicate name 'patient-registry'"),
-        (lambda d: d["regions"][1].update(role="primary"), "exactly one region must have role primary, found 2"),
-        (lambda d: d["services"][0].update(name='bad"name'), "services.bad\"name.name: 'bad\"name' must be"),
-        (lambda d: d["metrics"].update(service_label="bad-label"), "metrics.service_label: 'bad-label' is not a valid"),
-        (lambda d: d["metrics"].update(requests_total="1bad"), "metrics.requests_total: '1bad' is not a valid"),
-        (lambda d: d["dr"]["error_ratio"].update({"for": "five minutes"}), "dr.error_ratio.for: 'five minutes'"),
-        (lambda d: d["dr"]["error_ratio"].update(environment="prod"), "dr.error_ratio.environment: 'prod'"),
-        (lambda d: d.update(version=2), "version: unsupported catalog version 2"),
-        (lambda d: d.pop("services"), "f.yaml: services: Field required"),
-        (lambda d: d.update(timezone="Mars/Base"), "timezone: 'Mars/Base' is not an IANA time zone"),
-        (lambda d: d["services"][0].update(port=70000), "services.patient-registry.port: Input should be less"),
+         "services.patient-registry.slos.availability.window: '30 days' is not a duration", "window: 30 days"),
+        (lambda d: d["services"][0]["slos"]["availability"].update(window="1h"), "SLO windows must be at least 1d",
+         "window: 1h"),
+        (lambda d: d["services"].append(dict(d["services"][0])), "services: duplicate name 'patient-registry'",
+         "description: Patient master index"),
+        (lambda d: d["regions"][1].update(role="primary"), "regions: exactly one region must have role primary, "
+         "found 2", "name: chittagong"),
+        (lambda d: d["services"][0].update(name='bad"name'), "services[0].name: 'bad\"name' must be",
+         "name: bad\"name"),
+        (lambda d: d["metrics"].update(service_label="bad-label"), "metrics.service_label: 'bad-label' is not a valid",
+         "service_label: bad-label"),
+        (lambda d: d["metrics"].update(requests_total="1bad"), "metrics.requests_total: '1bad' is not a valid",
+         "requests_total: 1bad"),
+        (lambda d: d["dr"]["error_ratio"].update({"for": "five minutes"}), "dr.error_ratio.for: 'five minutes'",
+         "for: five minutes"),
+        (lambda d: d["dr"]["error_ratio"].update(environment="prod"), "dr.error_ratio.environment: 'prod' is not a "
+         "declared environment", "environment: prod"),
+        (lambda d: d.update(version=2), "version: unsupported catalog version 2", "version: 2"),
+        (lambda d: d.pop("services"), "services: Field required", "alerting:"),
+        (lambda d: d.update(timezone="Mars/Base"), "timezone: 'Mars/Base' is not an IANA time zone",
+         "timezone: Mars/Base"),
+        (lambda d: d["services"][0].update(port=70000), "services.patient-registry.port: Input should be less",
+         "port: 70000"),
+        (lambda d: d["prometheus"].update(scrape_timeout="20s"), "prometheus.scrape_timeout: 20s must not be longer "
+         "than scrape_interval (15s)", "scrape_timeout: 20s"),
     ],
 )
-def test_errors_are_located(mutate: Any, expected: str) -> None:
+def test_errors_are_located(mutate: Any, expected: str, on_line: str) -> None:
+    """Each problem names its field and the line of the YAML it is about (the dump sorts keys, so a missing
+    top-level field is reported at the first line of the document)."""
     data = _default()
     mutate(data)
+    text = yaml.safe_dump(data)
     with pytest.raises(CatalogError) as info:
-        parse_catalog(yaml.safe_dump(data), "f.yaml")
-    assert any(expected in p for p in info.value.problems), info.value.problems
-    assert all(p.startswith("f.yaml: ") and "\n" not in p for p in info.value.problems)
+        parse_catalog(text, "f.yaml")
+    lines = text.splitlines()
+    hits = [p for p in info.value.problems if expected in p]
+    assert len(hits) == 1, info.value.problems
+    line = int(hits[0].split(":")[1])
+    assert lines[line - 1].strip().removeprefix("- ").startswith(on_line), (hits[0], lines[line - 1])
+    assert all(re.match(r"^f\.yaml:\d+: \S", p) and "\n" not in p for p in info.value.problems)
 
 
 def test_cli_validate_reports_every_problem_one_line_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,7 +138,8 @@ def test_cli_validate_reports_every_problem_one_line_each(tmp_path: Path, capsys
     path.write_text(yaml.safe_dump(data))
     assert main(["catalog", "validate", "--catalog", str(path)]) == 65
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 3 and all(line.startswith(f"{path}: ") for line in lines)
+    assert len(lines) == 3 and all(re.match(rf"^{re.escape(str(path))}:\d+: ", line) for line in lines)
+    assert [int(line.split(":")[1]) for line in lines] == sorted(int(line.split(":")[1]) for line in lines)
     assert main(["catalog", "validate", "--catalog", str(tmp_path / "missing.yaml")]) == 65
     assert "no such file" in capsys.readouterr().err
 
@@ -197,6 +222,6 @@ def _parse_or_located_error(text: str) -> None:
     except CatalogError as exc:
         assert exc.problems
         for line in exc.problems:
-            assert line.startswith("p.yaml"), line
+            assert re.match(r"^p\.yaml:\d+(:\d+)?: \S", line), line
             assert "\n" not in line
             assert "Traceback" not in line

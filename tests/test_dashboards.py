@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.golden import assert_golden
-from zarish_obs import conventions
+from zarish_obs import conventions, promql
 from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
 from zarish_obs.dashboards import fingerprint, generate, overview, schema_gate
 from zarish_obs.dashboards.normalise import normalise, to_plain
@@ -203,10 +203,19 @@ def test_dr_dashboard_shows_triggers_and_objectives(default_catalog: Catalog) ->
     panels = {p["title"]: p for p in d["panels"]}
     lag = panels["Replication lag vs DR trigger"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert lag[-1] == {"color": "red", "value": 300}
+    # The RPO is judged on the newest recoverable point; the nightly backup on its schedule (24h + 2h grace).
+    point = panels["Recoverable point age"]
+    assert point["fieldConfig"]["defaults"]["thresholds"]["steps"][-1] == {"color": "red", "value": 3600}
+    assert point["targets"][0]["expr"] == promql.recoverable_point_age(default_catalog)
     backup = panels["Last successful backup age"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
-    assert backup[-1] == {"color": "red", "value": 3600}
+    assert backup[-1] == {"color": "red", "value": 93600}
     assert panels["Primary region (dhaka) up within 30m"]["targets"][0]["expr"] == \
-        'max_over_time((max(probe_success{region="dhaka"}))[30m:])'
+        'max_over_time((max(probe_success{region="dhaka"}))[30m:15s])'
+    # The trigger panels evaluate the alerts' own window: the 1m DR error ratio, not a 5m one.
+    lowest = panels["Error ratio (1m rate), lowest over 5m"]["targets"][0]["expr"]
+    assert lowest == promql.dr_error_ratio_sustained(default_catalog).value and lowest.endswith(")[5m:15s])")
+    assert panels["production error ratio (1m rate) vs DR trigger"]["targets"][0]["expr"] == \
+        promql.dr_error_ratio(default_catalog)
     text = panels["RTO / RPO"]["options"]["content"]
     assert "**RTO** (recovery time objective): **4h**" in text and "**RPO** (recovery point objective): **1h**" \
         in text
@@ -217,8 +226,8 @@ def test_demo_time_scale_compresses_the_dr_windows() -> None:
     from zarish_obs.catalog import default_catalog_text
     cat = parse_catalog(default_catalog_text() + "time_scale: 0.01\n", "scaled.yaml")
     panels = {p["title"]: p for p in generate.build_all(cat)["zarish-his-dr"]["panels"]}
-    assert panels["Error ratio, lowest over 3s"]["targets"][0]["expr"].endswith("[3s:])")
-    assert panels["Primary region (dhaka) up within 18s"]["targets"][0]["expr"].endswith("[18s:])")
+    assert panels["Error ratio (1m rate), lowest over 3s"]["targets"][0]["expr"].endswith("[3s:15s])")
+    assert panels["Primary region (dhaka) up within 18s"]["targets"][0]["expr"].endswith("[18s:15s])")
     assert "unavailable for more than 30m" in panels["RTO / RPO"]["options"]["content"]
 
 

@@ -31,7 +31,6 @@ BUCKETS = ((0.1, 0.5), (0.25, 0.8), (0.5, 0.95), (1.0, 0.99), (2.5, 1.0), (math.
 SLO_RATIOS = {"availability": 0.0005, "latency": 0.004}
 BACKUP_AGE = 7200
 LAG = 12.0
-DR_RATIO = 0.02
 
 # The DR plan's overview queries, verbatim (deployment-architecture.md, "Grafana Dashboard Configuration").
 DR_PLAN = {
@@ -48,7 +47,7 @@ def _le(bound: float) -> str:
 
 
 def families(cat: Catalog, end: int) -> list[openmetrics.Family]:
-    """Raw counters and histograms, the recorded series the SLO/DR panels read, and the DR inputs."""
+    """Raw counters and histograms, the recorded series the SLO panels read, and the DR inputs."""
     m = cat.metrics
     times = openmetrics.grid(end - HISTORY, end, STEP)
     req = openmetrics.Family(m.requests_total.removesuffix("_total"), "counter")
@@ -72,7 +71,6 @@ def families(cat: Catalog, end: int) -> list[openmetrics.Family]:
                     fam.add(fam.name, {**labels, "slo": kind}, [(t, SLO_RATIOS[kind]) for t in times])
     dr = cat.dr
     gauges = [
-        (conventions.DR_ERROR_RATIO, {}, DR_RATIO),
         (dr.replication_lag.metric, {"instance": "postgres-0"}, LAG),
         (dr.backup.metric, {}, float(end - BACKUP_AGE)),
         (dr.manual_trigger.metric, {}, 0.0),
@@ -232,9 +230,12 @@ def test_slo_and_dr_panels_show_the_synthetic_state(prometheus: tuple[str, int],
     dr = {p["title"]: p for p in dashboards["zarish-his-dr"]["panels"]}
     value = lambda title: float(query(url, dr[title]["targets"][0]["expr"], end)[0]["value"][1])  # noqa: E731
     assert value("Last successful backup age") == pytest.approx(BACKUP_AGE)
+    assert value("Recoverable point age") == min(LAG, BACKUP_AGE)  # replication holds the newest point
     assert value("Replication lag") == LAG
     assert value("Manual DR trigger") == 0
     assert value("Primary region (dhaka) up within 30m") == 1
-    assert value("Error ratio, lowest over 5m") == pytest.approx(DR_RATIO)
+    # The DR error ratio is not recorded: the trigger panels read the raw counters (every environment at 2%).
+    assert value("Error ratio (1m rate), lowest over 5m") == pytest.approx(ERROR_SHARE)
+    assert value("production error ratio (1m rate) vs DR trigger") == pytest.approx(ERROR_SHARE)
     regions = {s["metric"]["region"] for s in query(url, dr["Region probe success"]["targets"][0]["expr"], end)}
     assert {"dhaka", "chittagong"} <= regions

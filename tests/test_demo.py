@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from zarish_obs import promql
+from zarish_obs.catalog import load_catalog
+from zarish_obs.conventions import timings
+from zarish_obs.stack import configs, scenarios
+from zarish_obs.stack.demo import DEMO_TIME_SCALE, DR_TRIGGER, STORM
 from zarish_obs.stack.layout import Layout
 from zarish_obs.stack.observe import wait_until
 
@@ -37,28 +43,82 @@ def _demo(tmp_path: Path, *extra: str) -> list[str]:
             "--dir", str(tmp_path / "stack"), *extra]
 
 
+def _storm_table(out: str) -> tuple[dict[str, float], str]:
+    """The error-storm monitor table (the second one): each service's ERRORS figure, and its error_ratio line."""
+    table = out[out.rindex("zarish-obs monitor:"):]
+    lines = table.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("SERVICE"))
+    errors = {}
+    for line in lines[head + 1:]:
+        if not line.strip():
+            break
+        cells = line.split()
+        errors[cells[0]] = float(cells[3].rstrip("%"))
+    trigger = next(line for line in lines if line.strip().startswith(f"{DR_TRIGGER} "))
+    return errors, trigger
+
+
 def test_demo_shows_the_whole_loop(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "GRAFANA_URL"}
     proc = subprocess.run(_demo(tmp_path, "--budget", "170"), capture_output=True, text=True, timeout=200, env=env,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     progress = proc.stderr
-    for step in ("generated", "promtool check config: ok", "promtool check rules: ok", "amtool check-config: ok",
-                 "dashboard schema", "TIME-COMPRESSED", "stack up:", "monitor check: ok (exit 0)",
-                 "DR trigger error_ratio fired", "DRErrorRatioHigh arrived", "stack down: stopped 13",
+    checks = ("promtool check config", "promtool check rules", "promtool test rules", "amtool check-config",
+              "dashboard schema")
+    for step in (*(f"check: PASS  {c}" for c in checks), "kubernetes_sd_configs", "check: all", "TIME-COMPRESSED",
+                 "stack up:", "monitor check: ok (exit 0)",
+                 f"DR trigger {DR_TRIGGER} fired", "DRErrorRatioHigh arrived", "stack down: stopped 13",
                  "demo complete"):
         assert step in progress, f"no progress line with {step!r}"
+    assert "FAIL" not in progress
     assert progress.index("monitor check: ok") < progress.index("scenario error-storm")
     out = proc.stdout
     assert "VERDICT: OK (exit 0)" in out and "VERDICT: CRITICAL (exit 2)" in out
     assert out.index("VERDICT: OK") < out.index("VERDICT: CRITICAL")
     assert "FAILOVER RECOMMENDED" in out
-    assert "webhook receiver got: DRErrorRatioHigh" in out and "dr_trigger=error_ratio" in out
+    assert "webhook receiver got: DRErrorRatioHigh" in out and f"dr_trigger={DR_TRIGGER}" in out
     for part, name in (("scrape", "prometheus.yml"), ("alerts", "alertmanager.yml"),
                        ("dashboards", "zarish-his-overview.json")):
         assert (tmp_path / "out" / part / name).is_file()
     assert _processes_writing_under(tmp_path / "stack") == {}
     assert Layout(tmp_path / "stack").pid_files() == {}
+    _story_matches_the_numbers(progress, out)
+
+
+def _story_matches_the_numbers(progress: str, out: str) -> None:
+    """What the demo says about the error storm agrees with every figure it prints, each over a named window."""
+    cat = load_catalog()
+    local = configs.local_catalog(cat, DEMO_TIME_SCALE)
+    env = cat.dr.error_ratio.environment
+    share = scenarios.get(STORM).error_fraction
+    assert share is not None
+    story = next(line for line in progress.splitlines() if f"scenario {STORM}:" in line)
+    assert f"{share:.0%} of the requests of every service in {env}" in story
+    others = [e.name for e in cat.environments if e.name != env]
+    assert f"{', '.join(others)} stay" in story
+
+    # The storm's share, measured over the storm alone, and the DR trigger's window, at the monitor's instant.
+    figures = re.search(rf"error ratio of all services in {env} at the monitor's instant: ([0-9.]+)% over the last "
+                        r"(\d+)s \(since the switch[^)]*\); ([0-9.]+)% over the last (\w+) \(", out)
+    assert figures, out[-1500:]
+    storm_only, rate_window = float(figures[1]) / 100, float(figures[3]) / 100
+    assert abs(storm_only - share) < 0.05
+    assert figures[4] == promql.dr_error_ratio_window(local) and rate_window < storm_only
+
+    # The fired trigger: the same figure in the progress line and in the table, over the windows it names,
+    # above the threshold and at most the rate-window ratio now (it is the lowest of the last few seconds).
+    errors, trigger_line = _storm_table(out)
+    detail = trigger_line.split("FIRED", 1)[1].strip()
+    assert f"DR trigger {DR_TRIGGER} fired ({detail})" in progress
+    assert f"over the last {timings(local).error_ratio_for}" in detail
+    lowest = float(re.search(r": ([0-9.]+)% \(trigger", detail)[1]) / 100
+    assert cat.dr.error_ratio.threshold < lowest <= rate_window + 0.01
+
+    # Each service's ratio in the table reaches further back than the storm, so it is below the storm's share.
+    assert set(errors) == {s.name for s in cat.services}
+    assert all(0 < v / 100 < storm_only for v in errors.values()), errors
+    assert out.count("each service over the last") == 2
 
 
 def test_interrupted_demo_still_stops_the_stack(tmp_path):

@@ -1,7 +1,7 @@
 """`monitor check` against a real Prometheus and a real VictoriaMetrics holding deterministic history.
 
 Each scenario group is one backfilled server (module-scoped), checked at several instants with
-`--at`; every test runs against both backends. Truth comes from the generated model (tests/history.py).
+`--at`; every test runs against both backends. Truth comes from the generated model (zarish_obs/stack/synthetic.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ import requests
 import yaml
 
 from tests.conftest import REPO
-from tests.history import (
+from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
+from zarish_obs.monitor.check import run_check
+from zarish_obs.monitor.report import to_json
+from zarish_obs.procs import free_port
+from zarish_obs.promtool import check_metrics
+from zarish_obs.stack.main import main
+from zarish_obs.stack.synthetic import (
     DEFAULT_CDF,
     History,
     Traffic,
@@ -30,12 +36,6 @@ from tests.history import (
     dr_gauges,
     served,
 )
-from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
-from zarish_obs.monitor.check import run_check
-from zarish_obs.monitor.report import to_json
-from zarish_obs.procs import free_port
-from zarish_obs.promtool import check_metrics
-from zarish_obs.stack.main import main
 
 pytestmark = [pytest.mark.real, pytest.mark.slow]
 BACKENDS = ["prometheus", "victoria"]
@@ -94,7 +94,7 @@ def healthy_history(cat: Catalog, end: int) -> History:
         traffic.append(Traffic(s.name, rate=const(rate), errors=const(0.001 if s.name == "laboratory" else 0.0002),
                                cdf=SLOW_CDF if s.name == "billing" else dict(DEFAULT_CDF)))
         traffic.append(Traffic(s.name, environment="staging", rate=const(2.0), errors=const(0.0001)))
-    gauges = dr_gauges(cat, backup=backups_except(end - 130 * MIN, end - 55 * MIN))
+    gauges = dr_gauges(cat, backup=backups_except(end - 28 * 60 * MIN, end - 55 * MIN))  # a day without backups
     return History(cat, end, traffic=traffic, gauges=gauges, recorded_environments=("production",))
 
 
@@ -167,11 +167,14 @@ def test_raw_counters_when_nothing_is_recorded(healthy: Served) -> None:
             assert close(o["burn_rates"]["1d"], truth / o["error_budget"])
 
 
-def test_rpo_breach_is_a_warning_not_a_trigger(healthy: Served, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missed_backup_is_a_warning_not_a_trigger(healthy: Served, capsys: pytest.CaptureFixture[str]) -> None:
     at = healthy.end - 60 * MIN
     rc, report = cli(capsys, "--prometheus-url", healthy.url, "--at", str(at))
     assert rc == 1 and report["status"] == "warning"
-    assert report["rpo"]["breached"] is True and report["rpo"]["backup_age_seconds"] >= 70 * MIN
+    rpo = report["rpo"]
+    assert rpo["backup_missed"] is True and rpo["backup_age_seconds"] >= 27 * 60 * MIN
+    # replication (30 s behind) keeps the RPO however old the backup
+    assert rpo["breached"] is False and rpo["source"] == "replication" and rpo["recoverable_point_age_seconds"] == 30
     assert report["failover_recommended"] is False
     assert all(s["status"] == "ok" for s in report["services"])
 
@@ -266,7 +269,7 @@ def test_pushgateway_receives_the_verdict(healthy: Served, tmp_path: Path,
         assert rc == 1 and report["errors"] == []
         metrics = requests.get(f"{pg.url}/metrics", timeout=5).text
     assert 'zarish_monitor_status{environment="production",instance="",job="zarish-monitor"} 1' in metrics
-    assert 'zarish_monitor_rpo_breached{environment="production",instance="",job="zarish-monitor"} 1' in metrics
+    assert 'zarish_monitor_rpo_breached{environment="production",instance="",job="zarish-monitor"} 0' in metrics
     assert "zarish_monitor_last_success_timestamp_seconds{" in metrics
     assert ('zarish_monitor_slo_error_budget_remaining_ratio{environment="production",instance="",'
             'job="zarish-monitor",service="patient-registry",slo="latency"}') in metrics
@@ -279,7 +282,7 @@ def test_cron_line_prints_one_json_object(healthy: Served) -> None:
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert proc.stdout.count("\n") == 1 and report["version"] == 1 and report["prometheus_url"] == healthy.url
-    assert report["queries"] == 22
+    assert report["queries"] == 23
 
 
 # -- scenario: the DR triggers, on one timeline --------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_every_query_is_evaluated_at_one_instant(capsys: pytest.CaptureFixture[s
     times = {r["params"]["time"] for r in fake.requests}
     assert times == {str(int(datetime(2026, 11, 20, tzinfo=UTC).timestamp()))}
     assert {r["path"] for r in fake.requests} == {"/api/v1/query"}
-    assert len(fake.requests) == report["queries"] == 22
+    assert len(fake.requests) == report["queries"] == 23
     assert all(r["params"]["timeout"].endswith("ms") for r in fake.requests)
 
 

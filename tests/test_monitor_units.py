@@ -31,7 +31,7 @@ def big_catalog(n: int) -> Catalog:
 def test_queries_per_check_do_not_grow_with_services(source: str) -> None:
     counts = {n: len(plan(big_catalog(n), "production", source)) for n in (1, 10, 1000)}
     assert len(set(counts.values())) == 1, counts
-    assert counts[1] == 21  # 4 golden signals, 8 ratio windows, 4 event windows, 5 DR/RPO (+1 probe = 22)
+    assert counts[1] == 22  # 4 golden signals, 8 ratio windows, 4 event windows, 6 DR/RPO (+1 probe = 23)
     per_service = len(per_service_plan(big_catalog(10), "production", "svc-0001", source))
     assert per_service > 20  # what a one-service-at-a-time monitor sends for EACH service
 
@@ -79,10 +79,11 @@ def answers(cat: Catalog, ratio: float, events: float = 1e6, rate: float = 1.0, 
         elif q.name.startswith("latency") or q.name == "error_ratio":
             value = (math.nan if rate == 0 else 0.1) if q.name.startswith("latency") else 0.0
             out[q.name] = [Sample({"environment": "production", "service": s.name}, value) for s in cat.services]
+        elif q.name.startswith("rpo:"):
+            out[q.name] = [Sample({"source": "replication"}, 1.0), Sample({"source": "backup"}, 60.0)]
         else:
             out[q.name] = [Sample({}, {"dr:error_ratio": 0.0, "dr:replication_lag": 1.0,
-                                       "dr:primary_region_unavailable": 1.0, "dr:manual": 0.0,
-                                       "rpo:backup_age": 60.0}[q.name])]
+                                       "dr:primary_region_unavailable": 1.0, "dr:manual": 0.0}[q.name])]
     return out
 
 

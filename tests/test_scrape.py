@@ -123,7 +123,7 @@ def test_cli_bad_catalog_exit_65(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["scrape", "generate", "--catalog", str(bad), "--out", str(tmp_path / "o")]) == 65
     assert not (tmp_path / "o").exists()
     err = capsys.readouterr().err
-    assert f"{bad}: regions: at least one entry is required" in err
+    assert f"{bad}:3: regions: at least one entry is required" in err
 
 
 def _exporter(port: int, path: str, service: str, env: str, log: Path) -> procs.Proc:

@@ -28,7 +28,7 @@ MINIMAL = catalog_file("minimal.yaml")
 
 
 def zarish(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zarish_obs.stack.main", *args], capture_output=True, text=True,
+    return subprocess.run(procs.python_module("zarish_obs.stack.main", *args), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -122,6 +122,21 @@ def test_up_status_scenario_down(stack_dir):
     again_down = zarish("stack", "down", "--dir", str(stack_dir))
     assert again_down.returncode == 0 and "no stack running" in again_down.stdout
     assert zarish("stack", "status", "--dir", str(stack_dir)).returncode == 69
+
+
+def test_a_catalog_the_stack_cannot_run_is_refused_before_anything_changes(stack_dir, tmp_path):
+    """The plan is built before the state directory is touched: a catalog whose error regex leaves the
+    workload no error status fails in one line, and the previous run's files stay for inspection."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.read_text() + "metrics: {error_status_regex: '4..'}\n")
+    kept = stack_dir / "config" / "prometheus.yml"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("# from an earlier run\n")
+    proc = zarish("stack", "up", "--catalog", str(bad), "--dir", str(stack_dir))
+    assert proc.returncode == 65, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "metrics.error_status_regex" in proc.stderr
+    assert kept.read_text() == "# from an earlier run\n"
+    assert manager.all_pids(stack_dir) == {}
 
 
 def test_down_after_up_crashed_before_writing_state(stack_dir, tmp_path):

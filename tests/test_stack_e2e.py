@@ -9,7 +9,6 @@ deadline; no assertion is about how long something took.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from zarish_obs import procs, promql
+from zarish_obs import conventions, procs, promql
 from zarish_obs.catalog import Catalog, load_catalog
 from zarish_obs.stack import manager
 from zarish_obs.stack.layout import Layout, StackState
@@ -98,7 +97,7 @@ class Stack:
 
 
 def zarish(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zarish_obs.stack.main", *args], capture_output=True, text=True,
+    return subprocess.run(procs.python_module("zarish_obs.stack.main", *args), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -151,16 +150,26 @@ def test_history_continues_into_live_series(stack):
     ever = instant(stack.prom, f"count(count_over_time(http_requests_total[{span}]))")
     assert ever[0]["value"][1] == live[0]["value"][1]
     assert instant(stack.prom, f"sum(resets(http_requests_total[{span}]))")[0]["value"][1] == "0"
+    dr = stack.catalog.dr
+    for metric in (dr.backup.metric, dr.replication_lag.metric):  # the infra process's past, continued too
+        assert instant(stack.prom, f"count(count_over_time({metric}[{span}]))")[0]["value"][1] == "1"
+        before = requests.get(f"{stack.prom}/api/v1/query", params={"query": metric, "time": stack.state.started_at},
+                              timeout=5).json()["data"]["result"]
+        assert len(before) == 1, f"no backfilled {metric} before the stack started"
 
 
 def test_backup_stale_warns(stack):
+    """A missed backup opens a ticket; replication still keeps the RPO, so it is not breached."""
     since = stack.switch("backup-stale")
     run = stack.wait_monitor(lambda r: r.exit_code == 1, "monitor WARNING on a stale backup")
-    assert run.report["status"] == "warning" and run.report["rpo"]["breached"] is True
-    assert run.report["failover_recommended"] is False
-    alert = stack.wait_received("BackupRPOBreached", since)[0]
-    assert alert["labels"] == {"alertname": "BackupRPOBreached", "severity": "warning", "time_compressed": "true",
-                               "cluster": stack.catalog.cluster, "region": stack.catalog.primary_region.name}
+    rpo = run.report["rpo"]
+    assert run.report["status"] == "warning" and rpo["backup_missed"] is True and rpo["breached"] is False
+    assert rpo["source"] == "replication" and run.report["failover_recommended"] is False
+    alert = stack.wait_received(conventions.BACKUP_MISSED, since)[0]
+    assert alert["labels"] == {"alertname": conventions.BACKUP_MISSED, "severity": "ticket",
+                               "time_compressed": "true", "cluster": stack.catalog.cluster,
+                               "region": stack.catalog.primary_region.name}
+    assert received(stack.received_file, conventions.RPO_BREACHED, since=since - 1) == []
     stack.back_to_healthy()
 
 

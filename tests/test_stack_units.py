@@ -3,26 +3,29 @@ receiver, state directory. Fast; the real binaries check what they would read.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import requests
+import yaml
 
 from tests.conftest import catalog_file
 from zarish_obs import conventions, procs, promtool
-from zarish_obs.catalog import Catalog, load_catalog
-from zarish_obs.errors import CatalogError
+from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
+from zarish_obs.durations import parse_duration
+from zarish_obs.errors import CatalogError, ZarishError
 from zarish_obs.scrape.kubernetes import pod_relabel_configs
-from zarish_obs.stack import configs, scenarios
+from zarish_obs.stack import configs, history, layout, scenarios
 from zarish_obs.stack.exporter import Infra, PodTraffic
 from zarish_obs.stack.layout import Component, Layout, StackState, cmdline_mentions, proc_starttime
 from zarish_obs.stack.observe import received
+from zarish_obs.stack.plan import START_ORDER, StackPlan, build_plan
 from zarish_obs.stack.workload import (
     buckets,
     pod_keys,
@@ -191,6 +194,41 @@ def test_infra_follows_the_scenario(default_catalog, tmp_path):
     assert infra.backup_age() > 3600
 
 
+def test_backup_ages_straddle_the_compressed_rpo_and_the_missed_threshold(default_catalog, tmp_path):
+    """Fresh is younger than the compressed RPO, stale older than the schedule's interval plus grace."""
+    fast = configs.local_catalog(default_catalog, 0.02)
+    wl = _workload(fast, tmp_path)
+    file = Path(wl["scenario_file"])
+    infra = Infra(wl, scenarios.ScenarioFile(file))
+    scenarios.write_scenario(file, "healthy")
+    assert 0 < infra.backup_age() < conventions.timings(fast).seconds(fast.dr.rpo)
+    scenarios.write_scenario(file, "backup-stale")
+    assert infra.backup_age() > conventions.backup_missed_after_seconds(fast) > parse_duration(fast.dr.rpo)
+
+
+def test_infra_history_is_backfilled_with_the_labels_prometheus_gives_it(default_catalog, tmp_path):
+    """The lag as scraped from the infra pod's target; the backup timestamp as the Pushgateway job, which
+    honours pushed labels, stores it (only `job`)."""
+    wl = _workload(default_catalog, tmp_path)
+    file = Path(wl["scenario_file"])
+    scenarios.write_scenario(file, "healthy")
+    cfg = wl["infra"]
+    scraped, pushed = Infra(wl, scenarios.ScenarioFile(file)).history(1000.0, 1100.0, 10)
+    assert [s["name"] for s in scraped] == [cfg["replication_lag_metric"]]
+    assert [(s["name"], s["labels"]) for s in pushed] == [(cfg["backup_metric"], {"job": cfg["backup_job"]})]
+    backup = pushed[0]["samples"]
+    assert [t for t, _ in backup] == [1000.0 + 10 * i for i in range(11)]
+    assert all(t - v == pytest.approx(cfg["fresh_backup_age_seconds"]) for t, v in backup)
+    assert all(0 < v < cfg["replication_lag_threshold_seconds"] for _, v in scraped[0]["samples"])
+    target = {"job": "kubernetes-pods", "instance": f"127.0.0.1:{cfg['port']}", "app": "postgres-exporter"}
+    doc = {"end": 1100.0, "pods": [{"port": cfg["port"], "series": scraped}], "pushed": pushed}
+    fams = {f.name: f for f in history.families([doc], {target["instance"]: target})}
+    assert [labels for _, labels, _ in fams[cfg["replication_lag_metric"]].series] == [target]
+    assert [labels for _, labels, _ in fams[cfg["backup_metric"]].series] == [{"job": cfg["backup_job"]}]
+    with pytest.raises(ZarishError, match="no scrape target"):
+        history.families([doc], {})
+
+
 def test_scenario_file_is_reread_and_survives_garbage(tmp_path):
     file = tmp_path / "scenario.json"
     watched = scenarios.ScenarioFile(file)
@@ -261,7 +299,7 @@ def test_blackbox_config_is_accepted_by_the_blackbox_exporter(default_catalog, t
 def test_receiver_records_every_notification(tmp_path):
     port = procs.free_port()
     file = tmp_path / "received.jsonl"
-    proc = procs.start("receiver", [sys.executable, "-m", "zarish_obs.stack.receiver", str(file), str(port)],
+    proc = procs.start("receiver", procs.python_module("zarish_obs.stack.receiver", str(file), str(port)),
                        tmp_path / "receiver.log", f"http://127.0.0.1:{port}", "/-/ready")
     with procs.running(proc):
         payload = {"version": "4", "status": "firing", "alerts": [
@@ -302,19 +340,25 @@ def test_state_round_trip_and_pid_reuse_guard(tmp_path):
 
 
 def test_exporter_processes_serve_the_workload(tmp_path):
+    """The scenario file is named relative to the workload file, as in the plan, and the processes run
+    elsewhere: they must find it beside the workload file, not in their working directory."""
     cat = load_catalog(catalog_file("minimal.yaml"))
     ports = {key: procs.free_port() for key in pod_keys(cat)}
     infra_port = procs.free_port()
-    file = tmp_path / "scenario.json"
+    stack, elsewhere = tmp_path / "stack", tmp_path / "elsewhere"
+    stack.mkdir()
+    elsewhere.mkdir()
+    file = stack / "scenario.json"
     scenarios.write_scenario(file, "healthy")
-    wl = workload_config(cat, ports, infra_port, str(file), "http://127.0.0.1:9")
-    (tmp_path / "workload.json").write_text(json.dumps(wl))
+    wl = workload_config(cat, ports, infra_port, file.name, "http://127.0.0.1:9")
+    (stack / "workload.json").write_text(json.dumps(wl))
     svc = cat.services[0].name
-    base = [sys.executable, "-m", "zarish_obs.stack.exporter", str(tmp_path / "workload.json")]
+    base = procs.python_module("zarish_obs.stack.exporter", str(stack / "workload.json"))
     port = next(iter(ports.values()))
     exporter = procs.start("exporter", [*base, "--service", svc], tmp_path / "e.log", f"http://127.0.0.1:{port}",
-                           "/-/ready")
-    infra = procs.start("infra", [*base, "--infra"], tmp_path / "i.log", f"http://127.0.0.1:{infra_port}", "/metrics")
+                           "/-/ready", cwd=elsewhere)
+    infra = procs.start("infra", [*base, "--infra"], tmp_path / "i.log", f"http://127.0.0.1:{infra_port}", "/metrics",
+                        cwd=elsewhere)
     with procs.running(exporter), procs.running(infra):
         first = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert promtool.check_metrics(first).ok
@@ -329,3 +373,97 @@ def test_exporter_processes_serve_the_workload(tmp_path):
         assert requests.get(health, timeout=5).status_code == 503
         lag = requests.get(f"http://127.0.0.1:{infra_port}/metrics", timeout=5).text
         assert promtool.check_metrics(lag).ok and cat.dr.replication_lag.metric in lag
+
+
+NOW = 1_800_000_123.0
+
+
+def _plan(cat: Catalog, first_port: int = 20000, time_scale: float = 0.02, now: float = NOW) -> StackPlan:
+    return build_plan(cat, time_scale, "healthy", ports=itertools.count(first_port).__next__, now=now)
+
+
+def test_plan_is_pure_and_fixed_ports_give_the_same_plan(default_catalog, monkeypatch):
+    def no_io(*args: object, **kwargs: object) -> None:
+        raise AssertionError("build_plan did I/O")
+
+    monkeypatch.setattr(procs, "free_port", no_io)
+    monkeypatch.setattr(subprocess, "Popen", no_io)
+    first, second = _plan(default_catalog), _plan(default_catalog)
+    assert first == second
+    assert _plan(default_catalog, first_port=21000).files != first.files
+    later = _plan(default_catalog, now=NOW + 3600)
+    assert later.history["start"] > first.history["start"]
+    assert later.components == first.components and later.files[layout.PROMETHEUS_YML] == first.files[
+        layout.PROMETHEUS_YML]
+
+
+def test_plan_puts_every_component_on_its_own_loopback_port(default_catalog, other_catalogs):
+    for cat in _all_catalogs(default_catalog, other_catalogs):
+        plan = _plan(cat)
+        comps = [*plan.components, plan.history_helper]
+        for c in comps:
+            assert c.url == f"http://127.0.0.1:{c.port}", c
+        assert [c.kind for c in plan.components] == sorted((c.kind for c in plan.components), key=START_ORDER.index)
+        assert {c.kind for c in plan.components} == set(START_ORDER)
+        exporters = plan.of_kind("exporter")
+        assert [c.extra["service"] for c in exporters] == [s.name for s in cat.services]
+        ports = [c.port for c in comps if c.kind != "exporter"] + [p for c in exporters for p in c.extra["ports"]]
+        assert len(ports) == len(set(ports)) == len(comps) - len(exporters) + len(plan.workload["pods"])
+        for c in exporters:
+            assert c.extra["ports"] == [p["port"] for p in plan.workload["pods"] if p["service"] == c.extra["service"]]
+        assert plan.workload["infra"]["port"] == plan.component("infra").port
+        assert plan.workload["infra"]["pushgateway"] == plan.component("pushgateway").url
+        prom = yaml.safe_load(plan.files[layout.PROMETHEUS_YML])
+        targets = [t for j in prom["scrape_configs"] for g in j.get("static_configs", []) for t in g["targets"]]
+        targets += prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+        assert targets and all(t.startswith("127.0.0.1:") or t.startswith("http://127.0.0.1:") for t in targets)
+        am = yaml.safe_load(plan.files[layout.ALERTMANAGER_YML])
+        hooks = [w["url"] for r in am["receivers"] for w in r.get("webhook_configs", [])]
+        assert hooks and set(hooks) == {f"{plan.component('receiver').url}/alerts"}
+        flags = plan.component("prometheus").extra["flags"]
+        assert flags == configs.prometheus_flags(True) and _plan(cat, time_scale=1).component(
+            "prometheus").extra["flags"] == []
+
+
+def test_plan_files_pass_promtool_and_amtool(default_catalog, other_catalogs, tmp_path):
+    """Written as the stack writes them: prometheus.yml names its rule files relative to itself, and
+    promtool (without --syntax-only) finds and checks every one of them there."""
+    for cat in _all_catalogs(default_catalog, other_catalogs):
+        plan = _plan(cat)
+        root = tmp_path / cat.name
+        for relative, text in plan.files.items():
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_text(text)
+        config = promtool.run_tool("promtool", "check", "config", str(root / layout.PROMETHEUS_YML))
+        assert config.ok, config.output
+        assert f"SUCCESS: {len(plan.rule_files)} rule files found" in config.output
+        rules = promtool.check_rules(*(root / p for p in plan.rule_files))
+        assert rules.ok, rules.output
+        am = promtool.check_alertmanager(root / layout.ALERTMANAGER_YML)
+        assert am.ok, am.output
+        prom = yaml.safe_load(plan.files[layout.PROMETHEUS_YML])
+        config_dir = PurePosixPath(layout.PROMETHEUS_YML).parent
+        assert sorted(str(config_dir / r) for r in prom["rule_files"]) == sorted(plan.rule_files)
+
+
+def test_plan_catalog_copy_workload_and_scenario(default_catalog):
+    plan = _plan(default_catalog)
+    text = plan.files[layout.CATALOG]
+    assert parse_catalog(text, layout.CATALOG) == plan.catalog
+    assert plan.catalog.time_scale == 0.02 and plan.note and plan.note in text
+    assert json.loads(plan.files[layout.WORKLOAD]) == plan.workload
+    assert plan.workload["history"] == plan.history and plan.history["start"] <= NOW
+    assert plan.workload["scenario_file"] == layout.SCENARIO
+    doc = json.loads(plan.files[layout.SCENARIO])
+    assert (doc["name"], doc["since"]) == ("healthy", NOW)
+    with pytest.raises(ValueError, match="unknown scenario"):
+        build_plan(default_catalog, 1.0, "meteor-strike", ports=itertools.count(20000).__next__, now=NOW)
+
+
+def test_plan_never_hands_out_a_port_twice(default_catalog):
+    repeating = iter(n // 3 + 20000 for n in itertools.count())  # every port offered three times
+    plan = build_plan(default_catalog, 1.0, "healthy", ports=lambda: next(repeating), now=NOW)
+    ports = [c.port for c in plan.components if c.kind != "exporter"] + [p["port"] for p in plan.workload["pods"]]
+    assert len(ports) == len(set(ports))
+    with pytest.raises(ZarishError, match="no free loopback port"):
+        build_plan(default_catalog, 1.0, "healthy", ports=lambda: 20000, now=NOW)

@@ -1,118 +1,364 @@
 """The service catalog: one validated description of ZARISH HIS that every component reads.
 
-pydantic v2 does the type checking, so every problem comes back with its field path and the
-loader can print one located line per problem instead of a traceback.
+pydantic v2 does the type checking, so every problem comes back with its field path; the loader adds
+the YAML line of each and reports them all in one run, field-level and cross-field alike. Each field is
+held to what the files generated from it demand (Prometheus, Alertmanager, promtool, Grafana), so a
+catalog that validates cannot yield a file that one of them rejects.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
+import types
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from croniter import CroniterError, croniter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import CatalogError
+from zarish_obs.yamlpos import Positions
 
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 # Service, region and environment names end up in label values, Kubernetes names, file names and
 # Grafana uids, so they are held to DNS-1123 labels: valid everywhere at once.
 DNS_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Words the PromQL lexer reads as keywords (case-insensitively) wherever a metric name stands alone.
+PROMQL_KEYWORDS = frozenset({
+    "and", "or", "unless", "atan2", "sum", "avg", "count", "min", "max", "group", "stddev", "stdvar", "topk",
+    "bottomk", "count_values", "quantile", "offset", "by", "without", "on", "ignoring", "group_left",
+    "group_right", "bool", "start", "end", "inf", "nan",
+})
+# Labels Prometheus and Alertmanager give a meaning of their own: histogram buckets, one series per scrape
+# target, the alert's name (Alertmanager groups by it).
+PROMETHEUS_LABELS = ("le", "instance", "alertname")
+LOOKBACK_SECONDS = 300  # Prometheus's default query.lookback-delta
+# Go's time.Duration (Prometheus and Alertmanager durations) holds at most 2^63 - 1 nanoseconds.
+MAX_DURATION_SECONDS = (2**63 - 1) // 10**9
+_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?)"
+HOST_PORT_RE = re.compile(rf"^(?P<host>{_HOST}):(?P<port>[0-9]{{1,5}})$")
+HOSTNAME_RE = re.compile(rf"^{_HOST}$")
+# RFC 3986 characters only: no spaces, quotes, braces (annotation templates) or control characters.
+URL_CHARS_RE = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
+BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+# -- field types: each check once, named by what it protects -----------------------------------------------
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
 
 
 def _duration(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a duration string like 5m, got {type(value).__name__}")
-    parse_duration(value)
+    seconds = parse_duration(value)
+    if seconds != int(seconds):
+        raise ValueError(f"{value!r} is not a whole number of seconds")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{value!r} is longer than Prometheus and Alertmanager can hold (about 292y)")
     return value
-
-
-Duration = Annotated[str, Field(description="Prometheus duration, e.g. 5m, 1h, 30d")]
-
-
-def _metric_name(value: str) -> str:
-    if not METRIC_NAME_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid Prometheus metric name")
-    return value
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
 def _dns_name(value: str) -> str:
-    if not DNS_NAME_RE.match(value):
+    if not DNS_NAME_RE.fullmatch(value):
         raise ValueError(f"{value!r} must be lower-case letters, digits and '-' (a DNS label, max 63)")
     return value
 
 
+def _metric_name(value: str) -> str:
+    if not METRIC_NAME_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid Prometheus metric name")
+    if value.lower() in PROMQL_KEYWORDS:
+        raise ValueError(f"{value!r} is a PromQL keyword and cannot be used as a metric name")
+    return value
+
+
+def _label_name(value: str) -> str:
+    if not LABEL_NAME_RE.fullmatch(value) or value.startswith("__"):
+        raise ValueError(f"{value!r} is not a valid Prometheus label name")
+    return value
+
+
+def _http_url(value: str) -> str:
+    """What Prometheus, Alertmanager (`url.Parse`, http/https, host required) and annotation templates accept."""
+    if not URL_CHARS_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an http(s) URL (no spaces, quotes, braces or non-ASCII characters)")
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ValueError(f"{value!r} is not an absolute http(s) URL (like https://host/path)") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an absolute http(s) URL (like https://host/path)")
+    host = parts.netloc.rpartition("@")[2]
+    host = re.sub(r":[0-9]*$", "", host) if not host.endswith("]") else host
+    if not HOSTNAME_RE.fullmatch(host) or (host.startswith("[") and not _ipv6(host[1:-1])):
+        raise ValueError(f"{value!r}: {host!r} is not a host name or IP address")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{value!r}: the port is not a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError(f"{value!r}: the port is not a number from 1 to 65535")
+    if BAD_PERCENT_RE.search(value):
+        raise ValueError(f"{value!r}: '%' must start a %XX escape")
+    return value
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _host_port(value: str) -> str:
+    """A static target (`targets:`), which Prometheus wants as host:port with no scheme or path."""
+    m = HOST_PORT_RE.fullmatch(value)
+    if not m or (m["host"].startswith("[") and not _ipv6(m["host"][1:-1])):
+        raise ValueError(f"{value!r} is not host:port (like alertmanager:9093, without http:// or a path)")
+    if not 1 <= int(m["port"]) <= 65535:
+        raise ValueError(f"{value!r}: the port is not a number from 1 to 65535")
+    return value
+
+
+def _file_path(value: str) -> str:
+    if not value or any(c in value for c in "\0\n\r"):
+        raise ValueError(f"{value!r} is not a file path (empty, or with a NUL or line break)")
+    return value
+
+
+def _rule_file(value: str) -> str:
+    """Prometheus allows `*` only in the file name of a rule_files entry and globs the rest with Go's rules."""
+    _file_path(value)
+    if not re.fullmatch(r"^[^*]*(\*[^/]*)?$", value):
+        raise ValueError(f"{value!r}: Prometheus allows a '*' only in the last path element of a rule file")
+    if value.endswith("\\") or any(part.count("[") > part.count("]") for part in value.split("/")):
+        raise ValueError(f"{value!r} is not a valid glob pattern (unclosed '[' or trailing '\\')")
+    return value
+
+
+def _one_line(value: str) -> str:
+    if not value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value!r} must be non-empty text on one line")
+    return value
+
+
+def _word(value: str) -> str:
+    if not re.fullmatch(r"^[!-~]+$", value):
+        raise ValueError(f"{value!r} must be non-empty, without spaces or non-ASCII characters")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
+Count = Annotated[int, BeforeValidator(_not_bool), Field(ge=0)]
+Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
+Duration = Annotated[str, BeforeValidator(_duration), Field(description="Prometheus duration, e.g. 5m, 1h, 30d")]
+DnsName = Annotated[str, AfterValidator(_dns_name)]
+MetricName = Annotated[str, AfterValidator(_metric_name)]
+LabelName = Annotated[str, AfterValidator(_label_name)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+HostPort = Annotated[str, AfterValidator(_host_port)]
+FilePath = Annotated[str, AfterValidator(_file_path)]
+RuleFile = Annotated[str, AfterValidator(_rule_file)]
+OneLine = Annotated[str, AfterValidator(_one_line)]
+Word = Annotated[str, AfterValidator(_word)]
+
+
+# -- RE2 -----------------------------------------------------------------------------------------------------
+_RE2_ESCAPES = set("afnrtvxdDsSwW")  # escapes RE2 shares with Python, inside and outside [...]
+_RE2_ASSERTIONS = set("bBAz")  # only outside [...]
+_RE2_FLAGS = set("ims-")
+_POSIX_CLASSES = {"alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+                  "space", "upper", "word", "xdigit"}
+_REPEAT_RE = re.compile(r"\{(\d*)(,?)(\d*)\}")
+
+
+def re2_problem(pattern: str) -> str | None:
+    """Why Prometheus's regex engine (Go, RE2 syntax) would refuse `pattern`, or None.
+
+    Python's `re` is checked first for plain syntax; this scan then rejects what Python accepts and RE2
+    does not: lookarounds, backreferences, atomic groups, conditionals, possessive quantifiers, comments,
+    flags other than i/m/s, escapes like \\Z or \\u, and repeat counts above 1000.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        return f"not a valid regular expression: {exc}"
+    i, n, in_class, class_start = 0, len(pattern), False, 0
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            nxt = pattern[i + 1] if i + 1 < n else ""
+            if nxt in "123456789":
+                return f"backreferences (\\{nxt}) are not supported by Prometheus (RE2)"
+            if nxt.isalpha() and not (nxt in _RE2_ESCAPES or (nxt in _RE2_ASSERTIONS and not in_class)):
+                return f"the escape \\{nxt} is not supported by Prometheus (RE2)"
+            if nxt and ord(nxt) > 127:
+                return f"escaping the non-ASCII character {nxt!r} is not supported by Prometheus (RE2)"
+            i += 2
+            continue
+        if in_class:
+            if c == "]" and i > class_start:
+                in_class = False
+            elif c == "[" and pattern.startswith("[:", i):
+                end = pattern.find(":]", i + 2)
+                if end > 0 and pattern[i + 2:end].lstrip("^") not in _POSIX_CLASSES:
+                    return f"[:{pattern[i + 2:end]}:] is not a POSIX class RE2 knows"
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            class_start = i + 1 + (pattern.startswith("^", i + 1))
+            i += 1
+            continue
+        if c == "(" and pattern.startswith("(?", i):
+            why = _re2_group(pattern[i + 2:])
+            if why:
+                return why
+        quantifier = 0
+        if c in "*+?" and not pattern.startswith("(?", i - 1):
+            quantifier = 1
+        elif c == "{":
+            m = _REPEAT_RE.match(pattern, i)
+            if m and (m[1] or (m[2] and m[3])):
+                if not m[1]:
+                    return f"{m[0]} is a literal in Prometheus (RE2), not a repeat: write {{0,{m[3]}}}"
+                if any(x and int(x) > 1000 for x in (m[1], m[3])):
+                    return f"repeat count {m[0]} is above RE2's limit of 1000"
+                quantifier = len(m[0])
+        if quantifier:
+            i += quantifier
+            if pattern.startswith("+", i):
+                return "possessive quantifiers (like *+ or ++) are not supported by Prometheus (RE2)"
+            continue
+        i += 1
+    return None
+
+
+def _re2_group(rest: str) -> str | None:
+    """The problem with a `(?...` group whose text after `(?` is `rest`, or None."""
+    for prefix, what in (("P=", "backreferences"), ("=", "lookaheads"), ("!", "lookaheads"), ("<=", "lookbehinds"),
+                         ("<!", "lookbehinds"), (">", "atomic groups"), ("(", "conditional groups"),
+                         ("#", "comments")):
+        if rest.startswith(prefix):
+            return f"{what} like (?{prefix}...) are not supported by Prometheus (RE2)"
+    if rest.startswith(("P<", ":")):
+        return None
+    flags = re.match(r"[A-Za-z-]*", rest)[0]  # type: ignore[index]
+    unsupported = sorted(set(flags) - _RE2_FLAGS)
+    if unsupported:
+        return f"the flag(s) {''.join(unsupported)} in (?{flags}) are not supported by Prometheus (RE2)"
+    return None
+
+
+def _error_status_regex(value: str) -> str:
+    why = re2_problem(value)
+    if why:
+        raise ValueError(f"{value!r}: {why}")
+    compiled = re.compile(value)
+    if not any(compiled.fullmatch(str(code)) for code in range(500, 600)):
+        raise ValueError(f"{value!r} matches no 5xx status code: the SLO and DR ratios count 5xx responses")
+    ok = [str(code) for code in range(100, 400) if compiled.fullmatch(str(code))]
+    if ok:
+        raise ValueError(f"{value!r} matches status {ok[0]}: successful responses would count as errors")
+    return value
+
+
+def _cron(value: str) -> str:
+    if len(value.split()) != 5:
+        raise ValueError(f"{value!r} is not a five-field cron schedule (minute hour day month weekday)")
+    try:
+        runs = croniter(value, datetime(2000, 1, 1))
+        runs.get_next(datetime)
+        runs.get_next(datetime)
+    except CroniterError as exc:
+        reason = str(exc).replace(f"[{value}] ", "")
+        raise ValueError(f"{value!r} is not a valid cron schedule: {reason}") from None
+    return value
+
+
+# -- the model -----------------------------------------------------------------------------------------------
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
 class Region(_Model):
-    name: str
+    name: DnsName
     role: Literal["primary", "dr", "edge"]
-    probes: list[str] = Field(default_factory=list, description="health endpoint URLs probed by blackbox")
-
-    _name = field_validator("name")(_dns_name)
-
-    @field_validator("probes")
-    @classmethod
-    def _urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not re.match(r"^https?://[^\s/]+", url):
-                raise ValueError(f"{url!r} is not an http(s) URL")
-        return value
+    probes: list[HttpUrl] = Field(default_factory=list, description="health endpoint URLs probed by blackbox")
 
 
 class Environment(_Model):
-    name: str
-    namespace: str
-
-    _name = field_validator("name", "namespace")(_dns_name)
+    name: DnsName
+    namespace: DnsName
 
 
 class Metrics(_Model):
-    requests_total: str = "http_requests_total"
-    latency_histogram: str = "http_request_duration_seconds"
-    service_label: str = "service"
-    status_label: str = "status"
-    environment_label: str = "environment"
-    error_status_regex: str = "5.."
-
-    _metrics = field_validator("requests_total", "latency_histogram")(_metric_name)
+    requests_total: MetricName = "http_requests_total"
+    latency_histogram: MetricName = "http_request_duration_seconds"
+    service_label: LabelName = "service"
+    status_label: LabelName = "status"
+    environment_label: LabelName = "environment"
+    error_status_regex: Annotated[str, AfterValidator(_error_status_regex)] = "5.."
 
     @field_validator("service_label", "status_label", "environment_label")
     @classmethod
-    def _label(cls, value: str) -> str:
-        if not LABEL_NAME_RE.match(value) or value.startswith("__"):
-            raise ValueError(f"{value!r} is not a valid Prometheus label name")
+    def _not_ours(cls, value: str) -> str:
+        from zarish_obs import conventions  # conventions reads the catalog model, so import it late
+
+        reserved = {*conventions.OWN_LABELS, *PROMETHEUS_LABELS}
+        if value in reserved:
+            raise ValueError(f"{value!r} is a label zarish-obs or Prometheus sets itself "
+                             f"({', '.join(sorted(reserved))})")
         return value
 
-    @field_validator("error_status_regex")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
-        return value
+
+MIN_OBJECTIVE = 50.0  # below it the error budget is most requests and no burn-rate tier means anything
 
 
 def _objective(value: float) -> float:
-    if isinstance(value, bool) or not math.isfinite(value) or not 0 < value < 100:
-        raise ValueError(f"objective {value!r} must be a percentage strictly between 0 and 100")
+    if not math.isfinite(value) or not MIN_OBJECTIVE <= value < 100:
+        raise ValueError(f"objective {value:g} must be a percentage from {MIN_OBJECTIVE:g} up to (not including) 100")
+    return value
+
+
+def _slo_window(value: str) -> str:
+    seconds = parse_duration(value)
+    if seconds < 86400:
+        raise ValueError("SLO windows must be at least 1d")
+    if seconds % 300:
+        raise ValueError("must be a whole number of 5m")
     return value
 
 
 class AvailabilitySLO(_Model):
-    objective: float
-    window: str = "30d"
-
-    _objective = field_validator("objective")(_objective)
-    _window = field_validator("window", mode="before")(_duration)
+    objective: Annotated[Number, AfterValidator(_objective)]
+    window: Annotated[Duration, AfterValidator(_slo_window)] = "30d"
 
     @property
     def window_seconds(self) -> float:
@@ -124,15 +370,14 @@ class AvailabilitySLO(_Model):
         return round(1 - self.objective / 100, 12)
 
 
-class LatencySLO(AvailabilitySLO):
-    threshold_seconds: float
+def _threshold_seconds(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("threshold_seconds must be a positive number (a histogram bucket boundary)")
+    return value
 
-    @field_validator("threshold_seconds")
-    @classmethod
-    def _threshold(cls, value: float) -> float:
-        if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-            raise ValueError("threshold_seconds must be a positive number (a histogram bucket boundary)")
-        return value
+
+class LatencySLO(AvailabilitySLO):
+    threshold_seconds: Annotated[Number, AfterValidator(_threshold_seconds)]
 
 
 class SLOs(_Model):
@@ -141,14 +386,12 @@ class SLOs(_Model):
 
 
 class Service(_Model):
-    name: str
-    port: int = Field(8080, ge=1, le=65535)
-    metrics_port: int = Field(9090, ge=1, le=65535)
+    name: DnsName
+    port: Port = 8080
+    metrics_port: Port = 9090
     description: str = ""
     tier: Literal["critical", "standard"] = "standard"
     slos: SLOs = Field(default_factory=SLOs)
-
-    _name = field_validator("name")(_dns_name)
 
     def slo_items(self) -> list[tuple[str, AvailabilitySLO]]:
         """(kind, slo) pairs in a fixed order: availability first, then latency."""
@@ -160,60 +403,42 @@ class Service(_Model):
         return out
 
 
+def _ratio(value: float) -> float:
+    if not 0 < value < 1:
+        raise ValueError("threshold is a ratio strictly between 0 and 1 (0.10 = 10%)")
+    return value
+
+
 class ErrorRatioTrigger(_Model):
-    threshold: float = 0.10
-    for_: str = Field("5m", alias="for")
+    threshold: Annotated[Number, AfterValidator(_ratio)] = 0.10
+    for_: Duration = Field("5m", alias="for")
     environment: str = "production"
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    _for = field_validator("for_", mode="before")(_duration)
-
-    @field_validator("threshold")
-    @classmethod
-    def _ratio(cls, value: float) -> float:
-        if not 0 < value < 1:
-            raise ValueError("threshold is a ratio strictly between 0 and 1 (0.10 = 10%)")
-        return value
 
 
 class ReplicationLagTrigger(_Model):
-    metric: str = "pg_replication_lag_seconds"
-    threshold: str = "5m"
-
-    _threshold = field_validator("threshold", mode="before")(_duration)
-    _metric = field_validator("metric")(_metric_name)
+    metric: MetricName = "pg_replication_lag_seconds"
+    threshold: Duration = "5m"
 
 
 class RegionUnavailableTrigger(_Model):
-    metric: str = "probe_success"
-    for_: str = Field("30m", alias="for")
+    metric: MetricName = "probe_success"
+    for_: Duration = Field("30m", alias="for")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    _for = field_validator("for_", mode="before")(_duration)
-    _metric = field_validator("metric")(_metric_name)
 
 
 class ManualTrigger(_Model):
-    metric: str = "zarish_dr_manual_trigger"
-
-    _metric = field_validator("metric")(_metric_name)
+    metric: MetricName = "zarish_dr_manual_trigger"
 
 
 class Backup(_Model):
-    metric: str = "zarish_backup_last_success_timestamp_seconds"
-    schedule: str = "0 2 * * *"
-    grace: str = Field("2h", description="a backup counts as missed once its schedule's interval plus this has passed")
-    retention: str = "30d"
-
-    _retention = field_validator("retention", "grace", mode="before")(_duration)
-    _metric = field_validator("metric")(_metric_name)
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(f"{value!r} is not a five-field cron schedule")
-        return value
+    metric: MetricName = "zarish_backup_last_success_timestamp_seconds"
+    schedule: Annotated[str, AfterValidator(_cron)] = "0 2 * * *"
+    grace: Duration = Field(
+        "2h", description="a backup counts as missed once its schedule's interval plus this has passed")
+    retention: Duration = "30d"
 
 
 class DR(_Model):
@@ -222,101 +447,97 @@ class DR(_Model):
     primary_region_unavailable: RegionUnavailableTrigger = Field(default_factory=RegionUnavailableTrigger)
     manual_trigger: ManualTrigger = Field(default_factory=ManualTrigger)
     backup: Backup = Field(default_factory=Backup)
-    rpo: str = "1h"
-    rto: str = "4h"
+    rpo: Duration = "1h"
+    rto: Duration = "4h"
     failover_procedure: list[str] = Field(default_factory=list)
     failback_procedure: list[str] = Field(default_factory=list)
-
-    _durations = field_validator("rpo", "rto", mode="before")(_duration)
 
 
 class BurnTierSettings(_Model):
     enabled: bool = True
-    for_: str | None = Field(None, alias="for")
+    for_: Duration | None = Field(None, alias="for")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("for_", mode="before")
-    @classmethod
-    def _for(cls, value: Any) -> Any:
-        return None if value is None else _duration(value)
-
 
 class Alerting(_Model):
-    runbook_base_url: str = "https://runbooks.zarishsphere.com/zarish-his"
-    grafana_url: str = "https://grafana.zarishsphere.com"
-    min_events: int = Field(
-        20, ge=0, description="SLO alerts need at least this many requests in the long window"
-    )
+    runbook_base_url: HttpUrl = "https://runbooks.zarishsphere.com/zarish-his"
+    grafana_url: HttpUrl = "https://grafana.zarishsphere.com"
+    min_events: Count = Field(20, description="SLO alerts need at least this many requests in the long window")
     page_fast: BurnTierSettings = Field(default_factory=BurnTierSettings)
     page_slow: BurnTierSettings = Field(default_factory=BurnTierSettings)
     ticket_fast: BurnTierSettings = Field(default_factory=BurnTierSettings)
     ticket_slow: BurnTierSettings = Field(default_factory=BurnTierSettings)
-    metrics_absent_for: str = "10m"
-    targets_down_for: str = "5m"
-    webhook_url: str = "http://zarish-alert-webhook.zarish-his-monitoring.svc:8080/alerts"
-
-    _durations = field_validator("metrics_absent_for", "targets_down_for", mode="before")(_duration)
+    metrics_absent_for: Duration = "10m"
+    targets_down_for: Duration = "5m"
+    webhook_url: HttpUrl = "http://zarish-alert-webhook.zarish-his-monitoring.svc:8080/alerts"
 
 
 class RemoteWrite(_Model):
-    url: str
-    name: str | None = None
-    basic_auth_username: str | None = None
-    basic_auth_password_file: str | None = Field(
+    url: HttpUrl
+    name: OneLine | None = None
+    basic_auth_username: OneLine | None = None
+    basic_auth_password_file: FilePath | None = Field(
         None, description="path to a file with the password; the password itself never goes in the catalog"
     )
-    bearer_token_file: str | None = None
+    bearer_token_file: FilePath | None = None
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
+
+def _within_lookback(value: str) -> str:
+    if parse_duration(value) >= LOOKBACK_SECONDS:
+        raise ValueError(f"{value!r} must be shorter than 5m: Prometheus looks back 5m for the latest sample, so "
+                         "series would vanish between scrapes or evaluations")
+    return value
 
 
 class PrometheusSettings(_Model):
-    scrape_interval: str = "15s"
-    evaluation_interval: str = "15s"
-    scrape_timeout: str = "10s"
-    rule_files: list[str] = Field(default_factory=lambda: ["/etc/prometheus/rules/*.yml"])
-    alertmanagers: list[str] = Field(default_factory=lambda: ["alertmanager:9093"])
-    blackbox_exporter: str = "blackbox-exporter:9115"
-    blackbox_module: str = "http_2xx"
-    pushgateway: str | None = "pushgateway:9091"
+    scrape_interval: Annotated[Duration, AfterValidator(_within_lookback)] = "15s"
+    evaluation_interval: Annotated[Duration, AfterValidator(_within_lookback)] = "15s"
+    scrape_timeout: Duration = "10s"
+    rule_files: list[RuleFile] = Field(default_factory=lambda: ["/etc/prometheus/rules/*.yml"])
+    alertmanagers: list[HostPort] = Field(default_factory=lambda: ["alertmanager:9093"])
+    blackbox_exporter: HostPort = "blackbox-exporter:9115"
+    blackbox_module: Word = "http_2xx"
+    pushgateway: HostPort | None = "pushgateway:9091"
     remote_write: list[RemoteWrite] = Field(default_factory=list)
 
-    _durations = field_validator("scrape_interval", "evaluation_interval", "scrape_timeout", mode="before")(
-        _duration
-    )
 
-    @model_validator(mode="after")
-    def _timeout(self) -> PrometheusSettings:
-        if parse_duration(self.scrape_timeout) > parse_duration(self.scrape_interval):
-            raise ValueError("scrape_timeout must not be longer than scrape_interval")
-        return self
+def _datasource_uid(value: str) -> str:
+    if not re.fullmatch(r"^[A-Za-z0-9_-]{1,40}$", value):
+        raise ValueError("datasource_uid must be 1-40 characters of [A-Za-z0-9_-]")
+    return value
 
 
 class GrafanaSettings(_Model):
-    folder: str = "ZARISH HIS"
-    datasource_uid: str = "zarish-prometheus"
-    datasource_name: str = "Prometheus"
+    folder: OneLine = "ZARISH HIS"
+    datasource_uid: Annotated[str, AfterValidator(_datasource_uid)] = "zarish-prometheus"
+    datasource_name: OneLine = "Prometheus"
 
-    @field_validator("datasource_uid")
-    @classmethod
-    def _uid(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_-]{1,40}$", value):
-            raise ValueError("datasource_uid must be 1-40 characters of [A-Za-z0-9_-]")
+
+def _version(value: Any) -> Any:
+    if isinstance(value, bool) or value != 1:
+        raise ValueError(f"unsupported catalog version {value!r}; expected 1")
+    return value
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if value in ("browser", "utc"):
         return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Dhaka)") from None
+    return value
 
 
 class Catalog(_Model):
-    version: Literal[1]
-    name: str
-    cluster: str = "zarish-his-prod"
-    timezone: str = "Asia/Dhaka"
-    monitoring_namespace: str = "zarish-his-monitoring"
+    version: Annotated[Literal[1], BeforeValidator(_version)]
+    name: DnsName
+    cluster: DnsName = "zarish-his-prod"
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Dhaka"
+    monitoring_namespace: DnsName = "zarish-his-monitoring"
     regions: list[Region]
     environments: list[Environment]
     metrics: Metrics = Field(default_factory=Metrics)
@@ -325,58 +546,18 @@ class Catalog(_Model):
     alerting: Alerting = Field(default_factory=Alerting)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
-    time_scale: float = Field(
+    time_scale: Number = Field(
         1.0,
         gt=0,
         le=1,
         description="compress every for:/trigger duration by this factor (demos and tests only)",
     )
 
-    _names = field_validator("name", "cluster", "monitoring_namespace")(_dns_name)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        if value in ("browser", "utc"):
-            return value
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Dhaka)") from None
-        return value
-
     @model_validator(mode="after")
     def _cross_checks(self) -> Catalog:
-        problems: list[str] = []
-        for field, items in (("regions", self.regions), ("environments", self.environments),
-                             ("services", self.services)):
-            if not items:
-                problems.append(f"{field}: at least one entry is required")
-            seen: set[str] = set()
-            for item in items:
-                if item.name in seen:
-                    problems.append(f"{field}: duplicate name {item.name!r}")
-                seen.add(item.name)
-        namespaces = [e.namespace for e in self.environments]
-        if len(set(namespaces)) != len(namespaces):
-            problems.append("environments: two environments share a namespace")
-        primaries = [r.name for r in self.regions if r.role == "primary"]
-        if self.regions and len(primaries) != 1:
-            problems.append(f"regions: exactly one region must have role primary, found {len(primaries)}")
-        if self.environments and self.dr.error_ratio.environment not in {e.name for e in self.environments}:
-            problems.append(
-                f"dr.error_ratio.environment: {self.dr.error_ratio.environment!r} is not a declared environment"
-            )
-        for svc in self.services:
-            for kind, slo in svc.slo_items():
-                if slo.window_seconds < 86400:
-                    problems.append(f"services.{svc.name}.slos.{kind}.window: SLO windows must be at least 1d")
-                if slo.window_seconds % 300:
-                    problems.append(f"services.{svc.name}.slos.{kind}.window: must be a whole number of 5m")
+        problems = cross_field_problems(_Values(self))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise CrossFieldError(problems, self.model_dump(by_alias=True))
         return self
 
     # Convenience accessors used by every builder.
@@ -395,6 +576,205 @@ class Catalog(_Model):
         raise KeyError(name)
 
 
+# -- cross-field checks ----------------------------------------------------------------------------------------
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One cross-field problem: the field path it is reported under, why, and the path whose line to show."""
+
+    field: Loc
+    reason: str
+    at: Loc | None = None
+
+
+class CrossFieldError(ValueError):
+    """Raised by the model's cross-field validator; carries the problems so the loader can locate each."""
+
+    def __init__(self, problems: list[Problem], data: Any):
+        super().__init__("; ".join(f"{_loc(p.field, data)}: {p.reason}" for p in problems))
+        self.problems = problems
+
+
+FAILED: Any = object()  # a value that did not validate: checks that need it are skipped, not guessed
+
+
+class _Values:
+    """What the cross-field checks read, from a validated Catalog or from raw data that partly failed:
+    validated values, model defaults for absent fields, and FAILED for fields with a problem of their own."""
+
+    def __init__(self, root: Any, failed: Sequence[Loc] = ()):
+        self.root = root
+        self.failed = [tuple(f) for f in failed]
+
+    def _failed(self, path: Loc, inside: bool) -> bool:
+        return any(path[:len(f)] == f or (inside and f[:len(path)] == path) for f in self.failed)
+
+    def _walk(self, path: Loc) -> Any:
+        node: Any = self.root
+        ann: Any = Catalog
+        for step in path:
+            if isinstance(node, BaseModel):
+                name = _field_name(type(node), step)
+                node, ann = (getattr(node, name), None) if name else (FAILED, None)
+            elif isinstance(node, dict):
+                model = _model_in(ann)
+                name = _field_name(model, step) if model else None
+                if not name:
+                    return FAILED
+                field = model.model_fields[name]  # type: ignore[union-attr]
+                if step in node:
+                    node, ann = node[step], field.annotation
+                elif field.is_required():
+                    return FAILED
+                else:
+                    node, ann = field.get_default(call_default_factory=True), field.annotation
+            elif isinstance(node, list | tuple) and isinstance(step, int) and 0 <= step < len(node):
+                node, ann = node[step], _item_of(ann)
+            else:
+                return FAILED
+        return node
+
+    def get(self, *path: str | int) -> Any:
+        """The value at `path`, or FAILED if it (or anything in it) did not validate."""
+        value = FAILED if self._failed(path, inside=True) else self._walk(path)
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value  # as pydantic reads !!binary
+
+    def indexes(self, *path: str | int) -> range | None:
+        """The item indexes of the list at `path` (items may have failed on their own), or None."""
+        if self._failed(path, inside=False):
+            return None
+        items = self._walk(path)
+        return range(len(items)) if isinstance(items, list | tuple) else None
+
+
+def _field_name(model: type[BaseModel] | None, key: Any) -> str | None:
+    for name, field in (model.model_fields if model else {}).items():
+        if key in (name, field.alias):
+            return name
+    return None
+
+
+def _model_in(ann: Any) -> type[BaseModel] | None:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    if get_origin(ann) in (Union, types.UnionType, Annotated):
+        for arg in get_args(ann):
+            found = _model_in(arg)
+            if found:
+                return found
+    return None
+
+
+def _item_of(ann: Any) -> Any:
+    return get_args(ann)[0] if get_origin(ann) in (list, tuple) and get_args(ann) else None
+
+
+def _duplicates(v: _Values, field: str, key: str, message: str) -> list[Problem]:
+    """A problem at each item whose `key` repeats an earlier item's."""
+    out: list[Problem] = []
+    seen: set[Any] = set()
+    for i in v.indexes(field) or ():
+        value = v.get(field, i, key)
+        if value is FAILED:
+            continue
+        if value in seen:
+            out.append(Problem((field,), message.format(value=value), at=(field, i)))
+        seen.add(value)
+    return out
+
+
+def cross_field_problems(v: _Values) -> list[Problem]:
+    """The checks that relate fields to each other; each runs on whatever parts of the catalog validated."""
+    problems: list[Problem] = []
+    for field in ("regions", "environments", "services"):
+        items = v.indexes(field)
+        if items is not None and not items:
+            problems.append(Problem((field,), "at least one entry is required"))
+        problems += _duplicates(v, field, "name", "duplicate name {value!r}")
+    problems += _duplicates(v, "environments", "namespace", "two environments share the namespace {value!r}")
+
+    regions = v.indexes("regions") or range(0)
+    roles = [v.get("regions", i, "role") for i in regions]
+    primaries = [i for i, role in zip(regions, roles, strict=True) if role == "primary"]
+    found = f"exactly one region must have role primary, found {len(primaries)}"
+    problems += [Problem(("regions",), found, at=("regions", i)) for i in primaries[1:]]
+    if regions and not primaries and FAILED not in roles:
+        problems.append(Problem(("regions",), found))
+
+    env = v.get("dr", "error_ratio", "environment")
+    names = [v.get("environments", i, "name") for i in v.indexes("environments") or ()]
+    if env is not FAILED and names and FAILED not in names and env not in names:
+        problems.append(Problem(("dr", "error_ratio", "environment"),
+                                f"{env!r} is not a declared environment ({', '.join(names)})"))
+
+    timeout, interval = v.get("prometheus", "scrape_timeout"), v.get("prometheus", "scrape_interval")
+    if FAILED not in (timeout, interval) and parse_duration(timeout) > parse_duration(interval):
+        problems.append(Problem(("prometheus", "scrape_timeout"),
+                                f"{timeout} must not be longer than scrape_interval ({interval})"))
+
+    labels = ("service_label", "status_label", "environment_label")
+    for j, key in enumerate(labels):
+        value = v.get("metrics", key)
+        earlier = [k for k in labels[:j] if value is not FAILED and v.get("metrics", k) == value]
+        if earlier:
+            problems.append(Problem(("metrics", key),
+                                    f"{value!r} is also metrics.{earlier[0]}; the three labels must differ"))
+
+    return problems + _slow_trigger_problems(v) + _remote_write_problems(v)
+
+
+def _slow_trigger_problems(v: _Values) -> list[Problem]:
+    """A `for:` as long as what it guards defeats the alert: a burn tier's long window already averages the
+    burn, a blind or unscraped service must be noticed within the fastest page window, and a DR trigger that
+    waits the whole RTO cannot start a failover in time."""
+    from zarish_obs import conventions  # conventions reads the catalog model, so import it late
+
+    problems: list[Problem] = []
+    for tier in conventions.TIERS:
+        value = v.get("alerting", tier.name, "for")
+        if isinstance(value, str) and parse_duration(value) >= parse_duration(tier.long_window):
+            problems.append(Problem(("alerting", tier.name, "for"), f"{value} must be shorter than the tier's long "
+                                    f"window ({tier.long_window}), which already averages the burn"))
+    shortest = min(conventions.TIERS, key=lambda t: parse_duration(t.long_window))
+    for key in ("metrics_absent_for", "targets_down_for"):
+        value = v.get("alerting", key)
+        if value is not FAILED and parse_duration(value) >= parse_duration(shortest.long_window):
+            problems.append(Problem(("alerting", key), f"{value} must be shorter than {shortest.long_window}, the "
+                                    f"{shortest.name} tier's window: longer, and a service can go unwatched for a "
+                                    "whole page window unnoticed"))
+    rto = v.get("dr", "rto")
+    for trigger in ("error_ratio", "primary_region_unavailable"):
+        value = v.get("dr", trigger, "for")
+        if FAILED not in (rto, value) and parse_duration(value) >= parse_duration(rto):
+            problems.append(Problem(("dr", trigger, "for"), f"{value} must be shorter than dr.rto ({rto}): a "
+                                    "trigger that waits that long cannot start a failover in time"))
+    return problems
+
+
+def _remote_write_problems(v: _Values) -> list[Problem]:
+    """Prometheus refuses two remote_write entries with one name, and basic auth next to a bearer token."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i in v.indexes("prometheus", "remote_write") or ():
+        at = ("prometheus", "remote_write", i)
+        name = v.get(*at, "name")
+        if isinstance(name, str) and name:
+            if name in seen:
+                problems.append(Problem((*at, "name"), f"duplicate remote_write name {name!r}"))
+            seen.add(name)
+        user, password, token = (v.get(*at, k) for k in ("basic_auth_username", "basic_auth_password_file",
+                                                          "bearer_token_file"))
+        if user and token and FAILED not in (user, token):
+            problems.append(Problem((*at, "bearer_token_file"), "use basic_auth_username or bearer_token_file, "
+                                    "not both (Prometheus allows one kind of authorization)"))
+        if password and password is not FAILED and user is None:
+            problems.append(Problem((*at, "basic_auth_password_file"), "needs basic_auth_username"))
+    return problems
+
+
+# -- loading ---------------------------------------------------------------------------------------------------
 DEFAULT_CATALOG_RESOURCE = "default_catalog.yaml"
 
 
@@ -402,58 +782,100 @@ def default_catalog_text() -> str:
     return resources.files("zarish_obs").joinpath("data", DEFAULT_CATALOG_RESOURCE).read_text("utf-8")
 
 
-def _loc(loc: tuple[Any, ...], data: Any) -> str:
-    """Field path with list indexes replaced by the item's name where it has one (services.patient-registry)."""
+def _loc(loc: Sequence[Any], data: Any) -> str:
+    """Field path with list indexes replaced by the item's name where it has one (services.patient-registry);
+    keys and names that would blur the path (empty, spaces, dots) are quoted or left as indexes."""
     parts: list[str] = []
     node = data
     for key in loc:
         if isinstance(key, int) and isinstance(node, list) and 0 <= key < len(node):
             item = node[key]
             name = item.get("name") if isinstance(item, dict) else None
-            parts.append(str(name) if isinstance(name, str) and name else f"[{key}]")
+            parts.append(name if isinstance(name, str) and _PLAIN.fullmatch(name) else f"[{key}]")
             node = item
         else:
-            parts.append("for" if key == "for_" else str(key))
+            text = "for" if key == "for_" else str(key)
+            parts.append(text if _PLAIN.fullmatch(text) else repr(key))
             node = node.get(key) if isinstance(node, dict) else None
     return ".".join(parts).replace(".[", "[") or "(top level)"
 
 
-def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
-    """Parse and validate catalog YAML; raise CatalogError with one located line per problem."""
+_PLAIN = re.compile(r"^[^\s.\[\]'\"]+$")
+
+
+def _reason(err: Any) -> str:
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif err["type"] == "invalid_key":
+        msg = "keys must be strings"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return " ".join(msg.split())
+
+
+def _compose(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers) and its data, from one parse; YAML errors keep line:column."""
+    loader = None
     try:
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise CatalogError([f"{source}{where}: (yaml): not valid YAML: {reason}"]) from None
+        raise CatalogError([f"{source}{_yaml_where(exc, text)}: (yaml): not valid YAML: {_yaml_reason(exc)}"]) from None
     except (ValueError, RecursionError) as exc:  # e.g. unicode errors, absurd nesting
-        raise CatalogError([f"{source}: (yaml): cannot parse: {str(exc).splitlines()[0][:200]}"]) from None
+        raise CatalogError([f"{source}:1: (yaml): cannot parse: {str(exc).splitlines()[0][:200]}"]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _yaml_where(exc: yaml.YAMLError, text: str) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f":{mark.line + 1}:{mark.column + 1}"
+    position = getattr(exc, "position", None)  # a ReaderError (unprintable character) has only an offset
+    if isinstance(position, int):
+        line_start = text.rfind("\n", 0, position) + 1
+        return f":{text.count(chr(10), 0, position) + 1}:{position - line_start + 1}"
+    return ":1"
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"character #x{exc.character:04x} is not allowed in YAML"
+    return str(getattr(exc, "problem", None) or str(exc).splitlines()[0])
+
+
+def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
+    """Parse and validate catalog YAML; raise CatalogError with every problem, one `file:LINE: path: reason`
+    line each, sorted by line."""
+    root, data = _compose(text, source)
+    where = Positions(root)
     if not isinstance(data, dict):
-        raise CatalogError([f"{source}: (top level): expected a mapping with version, name, services, ..."])
-    if "version" not in data:
-        raise CatalogError([f"{source}: version: missing; this tool reads catalog version 1"])
-    if data.get("version") != 1:
-        raise CatalogError([f"{source}: version: unsupported catalog version {data.get('version')!r}; expected 1"])
+        raise CatalogError([f"{source}:{where.line(())}: (top level): expected a mapping with version, name, "
+                            "services, ..."])
+    if "version" in data and (isinstance(data["version"], bool) or data["version"] != 1):
+        # Another version is another schema: its fields would only be reported as noise.
+        raise CatalogError([f"{source}:{where.line(('version',))}: version: unsupported catalog version "
+                            f"{data['version']!r}; expected 1"])
+    located = [(line, path, f"duplicate key: replaces the value on line {first}")
+               for path, line, first in where.duplicate_keys()]
     try:
-        return Catalog.model_validate(data)
+        catalog = Catalog.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            path = _loc(tuple(err["loc"]), data)
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            elif msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
-            elif msg.startswith("Assertion failed, "):
-                msg = msg[len("Assertion failed, "):]
-            msg = " ".join(msg.split())
-            if path == "(top level)" and "; " in msg:
-                problems.extend(f"{source}: {m.split(': ', 1)[0]}: {m.split(': ', 1)[-1]}" for m in msg.split("; "))
-            else:
-                problems.append(f"{source}: {path}: {msg}")
-        raise CatalogError(problems) from None
+        errors = exc.errors(include_url=False)
+        crossed = [e["ctx"]["error"] for e in errors if isinstance(e.get("ctx", {}).get("error"), CrossFieldError)]
+        fields = [e for e in errors if not isinstance(e.get("ctx", {}).get("error"), CrossFieldError)]
+        located += [(where.line(e["loc"]), tuple(e["loc"]), _reason(e)) for e in fields]
+        problems = crossed[0].problems if crossed else cross_field_problems(_Values(data, [e["loc"] for e in fields]))
+        located += [(where.line(p.at or p.field), p.field, p.reason) for p in problems]
+    else:
+        if not located:
+            return catalog
+    located.sort(key=lambda item: item[0])
+    raise CatalogError(list(dict.fromkeys(f"{source}:{line}: {_loc(path, data)}: {reason}"
+                                          for line, path, reason in located)))
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

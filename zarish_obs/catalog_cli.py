@@ -26,7 +26,7 @@ def catalog_show(path: CatalogOpt = None) -> None:
 
 @app.command("validate")
 def catalog_validate(path: CatalogOpt = None, fmt: FormatOpt = TableOrJson.table) -> None:
-    """Check a catalog: one line per problem (file: field: reason), exit 65 if there is any."""
+    """Check a catalog: every problem in one run, one line each (file:LINE: field: reason), exit 65 if any."""
     source = str(path) if path else "<built-in catalog>"
     try:
         cat = catalog(path)

@@ -9,11 +9,17 @@ Recording rules follow Prometheus's `level:metric:operation` convention; the lev
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import format_duration, parse_duration
+from zarish_obs.errors import ExitCode, ZarishError
 
 # -- labels ---------------------------------------------------------------------------------------------
 SLO_LABEL = "slo"
@@ -21,6 +27,14 @@ SEVERITY_LABEL = "severity"
 DR_TRIGGER_LABEL = "dr_trigger"
 REGION_LABEL = "region"
 TIME_COMPRESSED_LABEL = "time_compressed"
+# On burn-rate alerts: which tier and which objective burns.
+LONG_WINDOW_LABEL = "long_window"
+SHORT_WINDOW_LABEL = "short_window"
+OBJECTIVE_LABEL = "objective"
+SLO_WINDOW_LABEL = "slo_window"
+# Labels zarish-obs sets on its series and alerts: the catalog's own label names must differ from them.
+OWN_LABELS = (SLO_LABEL, SEVERITY_LABEL, DR_TRIGGER_LABEL, REGION_LABEL, TIME_COMPRESSED_LABEL, LONG_WINDOW_LABEL,
+              SHORT_WINDOW_LABEL, OBJECTIVE_LABEL, SLO_WINDOW_LABEL)
 
 # -- SLO kinds ------------------------------------------------------------------------------------------
 SLO_KINDS = ("availability", "latency")
@@ -41,8 +55,8 @@ LATENCY_P95 = f"{LEVEL}:zarish_http_request_duration_seconds:p95_rate5m"
 # 5-minute SLO event increases, label slo=<kind>: the source of every long window.
 SLO_REQUESTS_5M = f"{LEVEL}:zarish_slo_requests:increase5m"
 SLO_ERRORS_5M = f"{LEVEL}:zarish_slo_errors:increase5m"
-# All-services error ratio of the DR-watched environment (label environment).
-DR_ERROR_RATIO = "environment:zarish_http_request_errors:ratio_rate5m"
+# The DR error ratio is deliberately not recorded: the alert, the DR dashboard and the monitor all evaluate
+# promql.dr_error_ratio, so no copy on another window can disagree with them.
 
 
 def slo_error_ratio(window: str) -> str:
@@ -52,6 +66,13 @@ def slo_error_ratio(window: str) -> str:
 
 # -- alert names ----------------------------------------------------------------------------------------
 SLO_BURN_ALERTS = {"availability": "SLOErrorBudgetBurn", "latency": "SLOLatencyBudgetBurn"}
+
+
+def slo_burn_alerts(catalog: Catalog) -> list[str]:
+    """The burn-rate alert names the catalog's SLO kinds produce (a matcher naming others would be stale)."""
+    return [SLO_BURN_ALERTS[k] for k in slo_kinds(catalog)]
+
+
 SLO_METRICS_ABSENT = "SLOMetricsAbsent"
 TARGETS_DOWN = "ServiceTargetsDown"
 DR_ERROR_RATIO_HIGH = "DRErrorRatioHigh"
@@ -173,6 +194,7 @@ class Timings:
     region_unavailable_for: str
     metrics_absent_for: str
     targets_down_for: str
+    recovery_for: str
     tier_for: dict[str, str]
     long_group_seconds: int
 
@@ -208,9 +230,68 @@ def timings(catalog: Catalog) -> Timings:
         region_unavailable_for=scale_duration(dr.primary_region_unavailable.for_, s),
         metrics_absent_for=scale_duration(catalog.alerting.metrics_absent_for, s),
         targets_down_for=scale_duration(catalog.alerting.targets_down_for, s),
+        recovery_for=scale_duration(RECOVERY_FOR, s),
         tier_for={t.name: scale_duration(getattr(catalog.alerting, t.name).for_ or t.default_for, s) for t in TIERS},
         long_group_seconds=max(1, round(LONG_GROUP_INTERVAL_SECONDS * s)),
     )
+
+
+# -- recovery point and backups -------------------------------------------------------------------------
+# The two sources of a recoverable point, as values of RPO_SOURCE_LABEL: the DR database (its replication
+# lag) and the last successful backup (its age).
+RPO_SOURCE_LABEL = "source"
+RPO_SOURCES = ("replication", "backup")
+# How long the recoverable point or the last backup must stay too old before RPOBreached or BackupMissed
+# fires: rides out a restart of the database exporter or the Pushgateway, whose series vanish meanwhile.
+RECOVERY_FOR = "10m"
+# The backup schedule is read from a fixed start, so generated rules do not depend on the day they are
+# generated; a leap year, so a 29 February schedule is seen within the horizon.
+_SCHEDULE_START = datetime(2024, 1, 1)
+_SCHEDULE_HORIZON_SECONDS = 400 * 86400
+_SCHEDULE_MAX_RUNS = 20000
+
+
+@functools.lru_cache(maxsize=32)
+def _longest_gap(schedule: str, timezone: str) -> int:
+    tz = ZoneInfo("UTC" if timezone in ("browser", "utc") else timezone)
+    try:
+        runs = croniter(schedule, _SCHEDULE_START.replace(tzinfo=tz))
+        prev = first = runs.get_next(float)
+        longest = 0.0
+        for _ in range(_SCHEDULE_MAX_RUNS):
+            run = runs.get_next(float)
+            longest = max(longest, run - prev)
+            if run - first > _SCHEDULE_HORIZON_SECONDS:
+                break
+            prev = run
+    except CroniterBadDateError:
+        raise ZarishError(f"dr.backup.schedule: {schedule!r} never runs (no date matches it)",
+                          ExitCode.DATAERR) from None
+    except (CroniterError, ValueError, KeyError) as exc:
+        raise ZarishError(f"dr.backup.schedule: {schedule!r} is not a valid cron schedule (croniter: {exc})",
+                          ExitCode.DATAERR) from None
+    return round(longest)
+
+
+def backup_interval_seconds(catalog: Catalog) -> int:
+    """The longest gap between two consecutive runs of `dr.backup.schedule` in the catalog's time zone (24h
+    for a nightly backup, 72h across the weekend for weekdays only): how far apart two successful backups
+    may legitimately be. Never time-compressed: like the RPO, it is what is measured against."""
+    return _longest_gap(catalog.dr.backup.schedule, catalog.timezone)
+
+
+def backup_missed_after_seconds(catalog: Catalog) -> int:
+    """Age of the last successful backup beyond which a backup counts as missed: interval plus grace (the
+    grace covers the backup's own run time and a late start)."""
+    return backup_interval_seconds(catalog) + round(parse_duration(catalog.dr.backup.grace))
+
+
+# -- scrape targets -------------------------------------------------------------------------------------
+# The pod labels of the DR plan's deployment template that name a target's service and environment; the
+# pod relabelling (a labelmap of every pod label) copies them onto `up` and every series scraped from it.
+TARGET_SERVICE_LABEL = "app"
+TARGET_ENVIRONMENT_LABEL = "environment"
+TARGET_UP = "up"  # Prometheus's own series per target: 1 when the last scrape succeeded, 0 when it failed
 
 
 # -- dashboards -----------------------------------------------------------------------------------------

@@ -196,8 +196,31 @@ def signals(catalog: Catalog) -> Signals:
 
 
 # -- DR triggers ------------------------------------------------------------------------------------------
-# Shared by the DR alert rules and the monitor so "for 5 minutes" means the same in both.
+# The alert rules, the DR dashboard and the monitor all build the DR conditions here, so "above 10% for
+# 5 minutes" is one expression on one rate window, whoever evaluates it.
 _DR_MIN_RATE_WINDOW_SECONDS = 60
+
+
+def number(value: float) -> str:
+    """A float as short PromQL text: 0.1, 300, 14.4."""
+    return f"{value:.10g}"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`value op threshold` on a one-series expression, in PromQL and in Python, so a rule and the monitor
+    cannot compare differently (`>` is strict: exactly the threshold does not hold)."""
+
+    value: str
+    op: str  # ">" or "=="
+    threshold: float
+
+    @property
+    def expr(self) -> str:
+        return f"({self.value}) {self.op} {number(self.threshold)}"
+
+    def holds(self, value: float) -> bool:
+        return value > self.threshold if self.op == ">" else value == self.threshold
 
 
 def dr_error_ratio_window(catalog: Catalog) -> str:
@@ -211,10 +234,29 @@ def dr_error_ratio_window(catalog: Catalog) -> str:
     return format_duration(max(_DR_MIN_RATE_WINDOW_SECONDS, 4 * scrape))
 
 
-def dr_error_ratio(catalog: Catalog, window: str = "5m") -> str:
-    """Error ratio of all services together in the DR environment (production): one series, no labels."""
+def dr_error_ratio(catalog: Catalog) -> str:
+    """The DR error ratio: all services of the DR environment together over `dr_error_ratio_window`; one
+    series, no labels. No other window is "the DR error ratio" anywhere."""
     s = signals(catalog)
-    return s.error_ratio([s.env(catalog.dr.error_ratio.environment)], window, group=())
+    return s.error_ratio([s.env(catalog.dr.error_ratio.environment)], dr_error_ratio_window(catalog), group=())
+
+
+def _throughout(catalog: Catalog, fn: str, expr: str, for_: str) -> str:
+    """`fn` of `expr` at each rule evaluation step of the last `for_` (both ends included): the instants at
+    which an alert rule with that `for:` must have seen its condition."""
+    return f"{fn}_over_time(({expr})[{for_}:{catalog.prometheus.evaluation_interval}])"
+
+
+def dr_error_ratio_high(catalog: Catalog) -> Condition:
+    """The alert's condition, held for `timings.error_ratio_for` by the rule's `for:`."""
+    return Condition(dr_error_ratio(catalog), ">", catalog.dr.error_ratio.threshold)
+
+
+def dr_error_ratio_sustained(catalog: Catalog) -> Condition:
+    """Stateless form of the alert: the lowest DR error ratio over the last `for:` is above the threshold
+    exactly when DRErrorRatioHigh fires (up to the evaluation alignment of the rule group)."""
+    lowest = _throughout(catalog, "min", dr_error_ratio(catalog), conventions.timings(catalog).error_ratio_for)
+    return Condition(lowest, ">", catalog.dr.error_ratio.threshold)
 
 
 def dr_replication_lag(catalog: Catalog) -> str:
@@ -223,22 +265,94 @@ def dr_replication_lag(catalog: Catalog) -> str:
 
 def dr_primary_probe_success(catalog: Catalog) -> str:
     """1 while at least one probe of the primary region succeeds, 0 when all of them fail."""
-    m = Matcher("region", catalog.primary_region.name)
+    m = Matcher(conventions.REGION_LABEL, catalog.primary_region.name)
     return f"max({selector(catalog.dr.primary_region_unavailable.metric, [m])})"
 
 
+def dr_primary_region_down(catalog: Catalog) -> Condition:
+    """The alert's condition, held for `timings.region_unavailable_for` by the rule's `for:`."""
+    return Condition(dr_primary_probe_success(catalog), "==", 0)
+
+
+def dr_primary_region_unavailable(catalog: Catalog) -> Condition:
+    """Stateless form of the alert: no probe of the primary region succeeded at any evaluation step of the
+    last `for:` (the value is 1 if one did), exactly when DRPrimaryRegionUnavailable fires."""
+    highest = _throughout(catalog, "max", dr_primary_probe_success(catalog),
+                          conventions.timings(catalog).region_unavailable_for)
+    return Condition(highest, "==", 0)
+
+
 def region_probe_success(catalog: Catalog) -> str:
-    return f"max by (region) ({catalog.dr.primary_region_unavailable.metric})"
+    return f"max{by([conventions.REGION_LABEL])} ({catalog.dr.primary_region_unavailable.metric})"
 
 
 def dr_manual_trigger(catalog: Catalog) -> str:
     return f"max({catalog.dr.manual_trigger.metric})"
 
 
+# -- the recovery point and the backups --------------------------------------------------------------------
+# The RPO is kept by replication to the DR region, the backups by their schedule: RPOBreached, BackupMissed,
+# the DR dashboard and the monitor read these.
 def backup_age_seconds(catalog: Catalog) -> str:
+    """Seconds since the newest successful backup finished; no series while no backup is recorded."""
     return f"time() - max({catalog.dr.backup.metric})"
+
+
+def recoverable_point_sources(catalog: Catalog) -> str:
+    """The age of the newest recoverable point of each source, labelled `source`: the replication lag
+    (`replication`, as the DR trigger reads it) and the last successful backup's age (`backup`). A source
+    without data has no series."""
+    exprs = dict(zip(conventions.RPO_SOURCES, (dr_replication_lag(catalog), backup_age_seconds(catalog)),
+                     strict=True))
+    return " or ".join(f'label_replace({expr}, "{conventions.RPO_SOURCE_LABEL}", "{name}", "", "")'
+                       for name, expr in exprs.items())
+
+
+def recoverable_point_age(catalog: Catalog) -> str:
+    """Age of the newest recoverable point: the smaller of the two sources, whichever has data."""
+    return f"min({recoverable_point_sources(catalog)})"
+
+
+def rpo_breached(catalog: Catalog) -> Condition:
+    """Both the replication lag and the last backup are older than the RPO (or the one with data is): a
+    failover now loses more than the RPO."""
+    return Condition(recoverable_point_age(catalog), ">", parse_duration(catalog.dr.rpo))
+
+
+def backup_late(catalog: Catalog) -> Condition:
+    """The last successful backup is older than the schedule's interval plus grace."""
+    return Condition(backup_age_seconds(catalog), ">", conventions.backup_missed_after_seconds(catalog))
+
+
+def backup_missed(catalog: Catalog) -> str:
+    """Late, or no backup recorded at all: a vanished backup metric is never silently OK."""
+    return f"{backup_late(catalog).expr} or absent({catalog.dr.backup.metric})"
+
+
+def recovery_held(catalog: Catalog) -> str:
+    """Stateless form of RPOBreached and BackupMissed: each source's lowest age at every evaluation step
+    of the last `for:`. RPOBreached fires exactly when the smaller of the two is above the RPO, BackupMissed
+    when the backup's is late or the backup has no series at all (both share `timings.recovery_for`)."""
+    return _throughout(catalog, "min", recoverable_point_sources(catalog), conventions.timings(catalog).recovery_for)
 
 
 def metric_absent(catalog: Catalog, service: str, environment: str) -> str:
     s = signals(catalog)
     return f"absent({selector(catalog.metrics.requests_total, [s.env(environment), s.service(service)])})"
+
+
+def targets_down(catalog: Catalog) -> str:
+    """Per (environment, service) of the catalog: how many of the service's scrape targets are down
+    (`up == 0`); no series while all are up. Targets carry the pod labels conventions.TARGET_*, renamed to
+    the catalog's label names so the alert groups and is inhibited like every per-service alert."""
+    m = catalog.metrics
+    sel = selector(conventions.TARGET_UP, [
+        Matcher(conventions.TARGET_SERVICE_LABEL, regex_any(s.name for s in catalog.services), "=~"),
+        Matcher(conventions.TARGET_ENVIRONMENT_LABEL, regex_any(e.name for e in catalog.environments), "=~"),
+    ])
+    expr = f"{sel} == 0"
+    for target, label in ((conventions.TARGET_SERVICE_LABEL, m.service_label),
+                          (conventions.TARGET_ENVIRONMENT_LABEL, m.environment_label)):
+        if target != label:
+            expr = f'label_replace({expr}, "{label}", "$1", "{target}", "(.*)")'
+    return f"count{by([m.environment_label, m.service_label])} ({expr})"

@@ -1,4 +1,7 @@
-"""Synthetic, deterministic metric history for the monitor tests and benchmark, and its exact truth.
+"""Synthetic, deterministic metric history for the tests and benchmarks, and its exact truth.
+
+It lives in the top layer (not in tests/) because the benchmarks use it too and must not reach into the
+tests.
 
 A `History` describes traffic per (environment, service) as functions of time (request rate, 5xx
 fraction, latency distribution) plus DR gauges. It renders OpenMetrics (raw counters and histograms
