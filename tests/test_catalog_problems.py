@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from tests.catalog_mutations import mutated_catalogs
 from zarish_obs import promtool
 from zarish_obs.alerts.alertmanager import build_alertmanager_config
-from zarish_obs.catalog import Catalog, default_catalog_text, load_catalog, parse_catalog, re2_problem
+from zarish_obs.catalog import Catalog, default_catalog_text, load_catalog, parse_catalog
 from zarish_obs.errors import CatalogError
+from zarish_obs.fields import re2_problem
 from zarish_obs.promql import Matcher, selector
 from zarish_obs.scrape.config import build_prometheus_config
 from zarish_obs.stack.main import main
