@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
-from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -56,32 +54,18 @@ def generate(
         print(written)
 
 
-@dataclass
-class Check:
-    check: str
-    file: str
-    ok: bool
-    seconds: float
-    output: str
-
-
-def run_checks(cat: Catalog, work: Path) -> list[Check]:
+def run_checks(cat: Catalog, work: Path) -> list[promtool.Check]:
     """promtool check rules, amtool check-config and promtool test rules on freshly generated files."""
     files = render(cat, "files")
     write_files(work, files)
-    checks: list[Check] = []
-
-    def timed(name: str, file: str, fn: object) -> None:
-        start = time.monotonic()
-        result = fn()  # type: ignore[operator]
-        checks.append(Check(name, file, result.ok, round(time.monotonic() - start, 2), result.output))
-
-    for name in rule_files(cat):
-        timed("promtool check rules", name, lambda n=name: promtool.check_rules(work / n))
-    timed("amtool check-config", ALERTMANAGER_FILE, lambda: promtool.check_alertmanager(work / ALERTMANAGER_FILE))
+    checks = [promtool.timed("promtool check rules", name, lambda n=name: promtool.check_rules(work / n))
+              for name in rule_files(cat)]
+    checks.append(promtool.timed("amtool check-config", ALERTMANAGER_FILE,
+                                 lambda: promtool.check_alertmanager(work / ALERTMANAGER_FILE)))
     for name in sorted(n for n in files if n.startswith(f"{TESTS_DIR}/")):
         test = work / name
-        timed("promtool test rules", name, lambda t=test: promtool.test_rules(t, cwd=t.parent))
+        checks.append(promtool.timed("promtool test rules", name,
+                                     lambda t=test: promtool.test_rules(t, cwd=t.parent)))
     return checks
 
 
@@ -104,13 +88,9 @@ def test(
             checks = run_checks(cat, Path(tmp))
     ok = all(c.ok for c in checks)
     if fmt is TableOrJson.json:
-        print(json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, indent=2))
+        print(json.dumps({"ok": ok, "checks": [c.to_json() for c in checks]}, indent=2))
     else:
-        width = max(len(c.file) for c in checks)
-        for c in checks:
-            print(f"{'PASS' if c.ok else 'FAIL'}  {c.check:<20}  {c.file:<{width}}  {c.seconds:6.2f}s")
-            if not c.ok:
-                print("\n".join("      " + line for line in c.output.splitlines()))
+        print("\n".join(promtool.check_lines(checks)))
         print(f"{'all checks passed' if ok else 'some checks FAILED'} ({len(checks)} checks)")
     if not ok:
         raise typer.Exit(ExitCode.FAILED)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +30,6 @@ VALIDATORS = ("promtool", "amtool")
 SCRAPE, ALERTS, DASHBOARDS = "scrape", "alerts", "dashboards"
 CONFIG_CHECK = "promtool check config"
 SCHEMA_CHECK = "dashboard schema"
-JSON_KEYS = ("check", "file", "ok", "seconds", "output")
 INDENT = "      "
 
 CHECK_HELP = (
@@ -42,17 +40,6 @@ CHECK_HELP = (
     "dashboard schema. One line per check, then a summary. Exit codes: 0 every check passed, 1 some check "
     "failed, 65 bad catalog, 69 a validator binary (promtool, amtool) is missing, 73 --out cannot be written."
 )
-
-
-@dataclass
-class Check(alerts_cli.Check):
-    """One validator on one generated file; `note` says when the validator saw an adapted copy."""
-
-    note: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {k: data[k] for k in JSON_KEYS}
 
 
 def missing_validators() -> list[str]:
@@ -73,12 +60,6 @@ def require_validators() -> None:
                           "apt-get install prometheus prometheus-alertmanager)", ExitCode.UNAVAILABLE)
 
 
-def _timed(check: str, file: str, run: Callable[[], promtool.CheckResult]) -> Check:
-    started = time.monotonic()
-    result = run()
-    return Check(check, file, result.ok, round(time.monotonic() - started, 2), result.output, result.note)
-
-
 def _schema(path: Path) -> promtool.CheckResult:
     """The dashboard schema gate on a dashboard as written (what Grafana would read)."""
     from zarish_obs.dashboards import schema_gate
@@ -91,20 +72,20 @@ def _schema(path: Path) -> promtool.CheckResult:
     return promtool.CheckResult(not problems, "\n".join(f"{p}: {msg}" for p, msg in problems))
 
 
-def _dashboard_checks(cat: Catalog, workdir: Path) -> list[Check]:
+def _dashboard_checks(cat: Catalog, workdir: Path) -> list[promtool.Check]:
     from zarish_obs.dashboards import generate
 
     started = time.monotonic()
     try:
         built = generate.build_all(cat)
     except ZarishError as exc:  # the builders' own gate refused a dashboard: nothing to write
-        return [Check(SCHEMA_CHECK, f"{DASHBOARDS}/", False, round(time.monotonic() - started, 2),
+        return [promtool.Check(SCHEMA_CHECK, f"{DASHBOARDS}/", False, round(time.monotonic() - started, 2),
                       "\n".join(exc.lines))]
     written = write_files(workdir / DASHBOARDS, generate.render_json(built))
-    return [_timed(SCHEMA_CHECK, str(p.relative_to(workdir)), lambda p=p: _schema(p)) for p in written]
+    return [promtool.timed(SCHEMA_CHECK, str(p.relative_to(workdir)), lambda p=p: _schema(p)) for p in written]
 
 
-def run_checks(cat: Catalog, workdir: Path) -> list[Check]:
+def run_checks(cat: Catalog, workdir: Path) -> list[promtool.Check]:
     """Generate every file for `cat` under `workdir` (scrape/, alerts/, dashboards/) and validate each.
 
     Raises the exit-69 error before generating anything when a validator binary is missing. The
@@ -113,15 +94,14 @@ def run_checks(cat: Catalog, workdir: Path) -> list[Check]:
     require_validators()
     scrape_files = write_files(workdir / SCRAPE, scrape_render.render(cat, "files"))
     alerts_dir = workdir / ALERTS
-    alert_checks = [Check(**{**asdict(c), "file": f"{ALERTS}/{c.file}"})
-                    for c in alerts_cli.run_checks(cat, alerts_dir)]
+    alert_checks = [replace(c, file=f"{ALERTS}/{c.file}") for c in alerts_cli.run_checks(cat, alerts_dir)]
     rules = [alerts_dir / name for name in rule_files(cat)]
-    config_checks = [_timed(CONFIG_CHECK, str(p.relative_to(workdir)),
+    config_checks = [promtool.timed(CONFIG_CHECK, str(p.relative_to(workdir)),
                             lambda p=p: promtool.check_config_offline(p, rules)) for p in scrape_files]
     return [*config_checks, *alert_checks, *_dashboard_checks(cat, workdir)]
 
 
-def summary(checks: list[Check]) -> str:
+def summary(checks: list[promtool.Check]) -> str:
     failed = [c for c in checks if not c.ok]
     if not failed:
         return f"all {len(checks)} checks passed"
@@ -129,22 +109,12 @@ def summary(checks: list[Check]) -> str:
             + ", ".join(f"{c.check} {c.file}" for c in failed))
 
 
-def table_lines(checks: list[Check]) -> list[str]:
+def table_lines(checks: list[promtool.Check]) -> list[str]:
     """One line per check (failure output and notes indented below it), then the summary."""
-    wc = max((len(c.check) for c in checks), default=0)
-    wf = max((len(c.file) for c in checks), default=0)
-    lines = []
-    for c in checks:
-        lines.append(f"{'PASS' if c.ok else 'FAIL'}  {c.check:<{wc}}  {c.file:<{wf}}  {c.seconds:6.2f}s")
-        if c.note:
-            lines.append(f"{INDENT}note: {c.note}")
-        if not c.ok:
-            lines += [INDENT + line for line in (c.output or "no output").splitlines()]
-    lines.append(summary(checks))
-    return lines
+    return [*promtool.check_lines(checks, INDENT), summary(checks)]
 
 
-def to_json(checks: list[Check]) -> dict[str, Any]:
+def to_json(checks: list[promtool.Check]) -> dict[str, Any]:
     return {"ok": all(c.ok for c in checks), "checks": [c.to_json() for c in checks],
             "notes": [f"{c.check} {c.file}: {c.note}" for c in checks if c.note]}
 

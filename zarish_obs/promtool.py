@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,42 @@ class CheckResult:
     ok: bool
     output: str
     note: str = ""
+
+
+@dataclass
+class Check:
+    """One validator run on one generated file, as `alerts test` and `check` report it."""
+
+    check: str
+    file: str
+    ok: bool
+    seconds: float
+    output: str
+    note: str = ""  # when the validator saw an adapted copy of the file
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "file": self.file, "ok": self.ok, "seconds": self.seconds,
+                "output": self.output}
+
+
+def timed(check: str, file: str, run: Callable[[], CheckResult]) -> Check:
+    started = time.monotonic()
+    result = run()
+    return Check(check, file, result.ok, round(time.monotonic() - started, 2), result.output, result.note)
+
+
+def check_lines(checks: list[Check], indent: str = "      ") -> list[str]:
+    """One line per check (PASS/FAIL, check, file, seconds), its note and a failure's output indented below."""
+    wc = max((len(c.check) for c in checks), default=0)
+    wf = max((len(c.file) for c in checks), default=0)
+    lines = []
+    for c in checks:
+        lines.append(f"{'PASS' if c.ok else 'FAIL'}  {c.check:<{wc}}  {c.file:<{wf}}  {c.seconds:6.2f}s")
+        if c.note:
+            lines.append(f"{indent}note: {c.note}")
+        if not c.ok:
+            lines += [indent + line for line in (c.output or "no output").splitlines()]
+    return lines
 
 
 def run_tool(tool: str, *args: str, timeout: float = 300, cwd: Path | None = None) -> CheckResult:
@@ -125,7 +163,9 @@ def check_rules(*paths: Path) -> CheckResult:
 
 
 def test_rules(*paths: Path, cwd: Path | None = None) -> CheckResult:
-    return run_tool("promtool", "test", "rules", *map(str, paths), cwd=cwd)
+    """`promtool test rules`; the paths are made absolute, so a relative one still names the file from `cwd`
+    (test files name their rule files relative to themselves, hence `cwd`)."""
+    return run_tool("promtool", "test", "rules", *(str(Path(p).resolve()) for p in paths), cwd=cwd)
 
 
 def check_metrics(text: str) -> CheckResult:
