@@ -20,6 +20,7 @@ from zarish_obs.cliutil import err
 from zarish_obs.dashboards.cli import app as dashboards_app
 from zarish_obs.errors import EXIT_CODES_HELP, ExitCode, ZarishError
 from zarish_obs.monitor.cli import app as monitor_app
+from zarish_obs.openslo_cli import app as openslo_app
 from zarish_obs.scrape.cli import app as scrape_app
 from zarish_obs.stack.check import register as register_check
 from zarish_obs.stack.cli import register as register_stack
@@ -52,6 +53,7 @@ def _root(
 
 
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(openslo_app, name="openslo")
 app.add_typer(scrape_app, name="scrape")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(dashboards_app, name="dashboards")
