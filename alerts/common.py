@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from zarish_obs import conventions
+from zarish_obs import conventions, promql
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
 
@@ -73,9 +73,7 @@ def alert_rule(alertname: str, expr: str, for_: str | None, labels: dict[str, st
     return rule
 
 
-def number(value: float) -> str:
-    """A float as short PromQL/YAML text: 14.4, 6, 0.001."""
-    return f"{value:.10g}"
+number = promql.number
 
 
 def percent(ratio: float) -> str:

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from zarish_obs import conventions
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import CatalogError
 from zarish_obs.fields import (
@@ -80,8 +81,6 @@ class Metrics(_Model):
     @field_validator("service_label", "status_label", "environment_label")
     @classmethod
     def _not_ours(cls, value: str) -> str:
-        from zarish_obs import conventions  # conventions reads the catalog model, so import it late
-
         reserved = {*conventions.OWN_LABELS, *PROMETHEUS_LABELS}
         if value in reserved:
             raise ValueError(f"{value!r} is a label zarish-obs or Prometheus sets itself "
@@ -480,8 +479,6 @@ def _slow_trigger_problems(v: _Values) -> list[Problem]:
     """A `for:` as long as what it guards defeats the alert: a burn tier's long window already averages the
     burn, a blind or unscraped service must be noticed within the fastest page window, and a DR trigger that
     waits the whole RTO cannot start a failover in time."""
-    from zarish_obs import conventions  # conventions reads the catalog model, so import it late
-
     problems: list[Problem] = []
     for tier in conventions.TIERS:
         value = v.get("alerting", tier.name, "for")

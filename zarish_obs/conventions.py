@@ -13,13 +13,16 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
-from zarish_obs.catalog import Catalog
 from zarish_obs.durations import format_duration, parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
+
+if TYPE_CHECKING:  # the catalog model reads these conventions; they only name its type
+    from zarish_obs.catalog import Catalog
 
 # -- labels ---------------------------------------------------------------------------------------------
 SLO_LABEL = "slo"
