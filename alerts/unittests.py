@@ -48,7 +48,7 @@ LOW_ENV = "low-traffic"
 FIRST_TILE = conventions.TILE_SECONDS  # the first recorded 5m increase on the subquery grid
 REQUESTS_PER_MINUTE = 100
 # Every 5xx code (the catalog demands the error regex match one of them), then spellings some exporters use.
-ERROR_STATUSES = (*(str(code) for code in range(500, 600)), "429", "5xx", "error", "failure")
+ERROR_STATUSES = (*conventions.SERVER_ERROR_STATUSES, "429", "5xx", "error", "failure")
 OK_STATUSES = ("200", "204", "201", "302", "2xx", "ok", "success")
 
 

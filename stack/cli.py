@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
+from zarish_obs.catalog import BUILT_IN_SOURCE
 from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, err, new_app
 from zarish_obs.errors import ExitCode
 from zarish_obs.stack import configs, manager, scenarios
 from zarish_obs.stack.layout import DEFAULT_DIR, StackState
-from zarish_obs.stack.plan import BUILT_IN_SOURCE
 
 ScenarioName = Enum("ScenarioName", {n: n for n in scenarios.names()}, type=str)  # type: ignore[misc]
 

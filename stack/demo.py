@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import typer
 
 from zarish_obs import procs, promql
-from zarish_obs.catalog import Catalog
+from zarish_obs.catalog import BUILT_IN_SOURCE, Catalog
 from zarish_obs.cliutil import CatalogOpt, catalog, err
 from zarish_obs.conventions import DR_ERROR_RATIO_HIGH, DR_TRIGGERS, timings
 from zarish_obs.durations import format_duration, parse_duration
@@ -194,7 +194,7 @@ def run_demo(catalog_path: Path | None, out: Path, root: Path, time_scale: float
     with sigterm_as_interrupt():
         try:
             state = manager.up(cat, root, HEALTHY, time_scale,
-                               str(catalog_path) if catalog_path else "<built-in catalog>")
+                               str(catalog_path) if catalog_path else BUILT_IN_SOURCE)
             prom = state.url("prometheus")
             clock.say(f"stack up: Prometheus {prom}, Alertmanager {state.url('alertmanager')}, "
                       f"webhook receiver {state.url('receiver')}, {len(cat.services)} service exporters")

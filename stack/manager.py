@@ -23,11 +23,11 @@ from pathlib import Path
 import requests
 
 from zarish_obs import procs, promtool
-from zarish_obs.catalog import Catalog
+from zarish_obs.catalog import BUILT_IN_SOURCE, Catalog
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.stack import history, scenarios
 from zarish_obs.stack.layout import Component, Layout, StackState, cmdline_mentions, proc_starttime
-from zarish_obs.stack.plan import BUILT_IN_SOURCE, HISTORY_KIND, StackPlan, build_plan
+from zarish_obs.stack.plan import HISTORY_KIND, StackPlan, build_plan
 from zarish_obs.writers import ensure_dir, write_atomic
 
 Progress = Callable[[str], None]

@@ -20,7 +20,7 @@ from typing import Any
 from zarish_obs import conventions
 from zarish_obs.alerts.alertmanager import build_alertmanager_config
 from zarish_obs.alerts.render import rule_files
-from zarish_obs.catalog import Catalog, parse_catalog
+from zarish_obs.catalog import BUILT_IN_SOURCE, Catalog, parse_catalog
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.stack import configs, history, layout, scenarios
@@ -28,7 +28,6 @@ from zarish_obs.stack.layout import Component
 from zarish_obs.stack.workload import INFRA, exporter_name, pod_key, pod_keys, workload_config
 from zarish_obs.writers import to_yaml
 
-BUILT_IN_SOURCE = "<built-in catalog>"
 START_ORDER = ("receiver", "exporter", "infra", "pushgateway", "blackbox", "alertmanager", "prometheus")
 # The Debian-packaged servers started before Prometheus, with their readiness paths.
 SERVERS = (("pushgateway", "/-/ready"), ("blackbox", "/-/healthy"), ("alertmanager", "/-/ready"))

@@ -55,7 +55,7 @@ def status_codes(error_regex: str) -> tuple[list[str], list[str]]:
     pattern = re.compile(error_regex)
     ok = [c for c in CANDIDATE_OK if not pattern.fullmatch(c)]
     errors = [c for c in CANDIDATE_ERRORS if pattern.fullmatch(c)] or [
-        c for c in (str(code) for code in range(500, 600)) if pattern.fullmatch(c)][:1]
+        c for c in conventions.SERVER_ERROR_STATUSES if pattern.fullmatch(c)][:1]
     if not ok or not errors:
         raise CatalogError([f"metrics.error_status_regex: {error_regex!r} must match some 5xx statuses "
                             "and not 200 for the local stack to synthesise traffic"])

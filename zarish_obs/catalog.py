@@ -524,6 +524,7 @@ def _remote_write_problems(v: _Values) -> list[Problem]:
 
 # -- loading ---------------------------------------------------------------------------------------------------
 DEFAULT_CATALOG_RESOURCE = "default_catalog.yaml"
+BUILT_IN_SOURCE = "<built-in catalog>"  # how messages name the built-in catalog
 
 
 def default_catalog_text() -> str:
@@ -629,7 +630,7 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """The catalog at `path`, or the built-in ZARISH HIS catalog when `path` is None."""
     if path is None:
-        return parse_catalog(default_catalog_text(), "<built-in catalog>")
+        return parse_catalog(default_catalog_text(), BUILT_IN_SOURCE)
     p = Path(path)
     try:
         raw = p.read_bytes()

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from zarish_obs.catalog import default_catalog_text
+from zarish_obs.catalog import BUILT_IN_SOURCE, default_catalog_text
 from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, new_app
 from zarish_obs.errors import CatalogError, ExitCode
 
@@ -27,7 +27,7 @@ def catalog_show(path: CatalogOpt = None) -> None:
 @app.command("validate")
 def catalog_validate(path: CatalogOpt = None, fmt: FormatOpt = TableOrJson.table) -> None:
     """Check a catalog: every problem in one run, one line each (file:LINE: field: reason), exit 65 if any."""
-    source = str(path) if path else "<built-in catalog>"
+    source = str(path) if path else BUILT_IN_SOURCE
     try:
         cat = catalog(path)
     except CatalogError as exc:

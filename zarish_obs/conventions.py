@@ -39,6 +39,10 @@ SLO_WINDOW_LABEL = "slo_window"
 OWN_LABELS = (SLO_LABEL, SEVERITY_LABEL, DR_TRIGGER_LABEL, REGION_LABEL, TIME_COMPRESSED_LABEL, LONG_WINDOW_LABEL,
               SHORT_WINDOW_LABEL, OBJECTIVE_LABEL, SLO_WINDOW_LABEL)
 
+# Every HTTP server-error status: what the catalog's error regex must match, and what the generated tests and the
+# local stack answer with when they need an error.
+SERVER_ERROR_STATUSES = tuple(str(code) for code in range(500, 600))
+
 # -- SLO kinds ------------------------------------------------------------------------------------------
 SLO_KINDS = ("availability", "latency")
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from croniter import CroniterError, croniter
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from zarish_obs import conventions
 from zarish_obs.durations import parse_duration
 
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -263,7 +264,7 @@ def error_status_pattern(value: str) -> str:
     if why:
         raise ValueError(f"{value!r}: {why}")
     compiled = re.compile(value)
-    if not any(compiled.fullmatch(str(code)) for code in range(500, 600)):
+    if not any(compiled.fullmatch(code) for code in conventions.SERVER_ERROR_STATUSES):
         raise ValueError(f"{value!r} matches no 5xx status code: the SLO and DR ratios count 5xx responses")
     ok = [str(code) for code in range(100, 400) if compiled.fullmatch(str(code))]
     if ok:
