@@ -9,13 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 DEB_PACKAGES=(prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter victoria-metrics)
+# The report's browser test opens the HTML report in headless Chromium.
+TEST_DEB_PACKAGES=(chromium chromium-driver)
 VENV=.venv
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_debian() {
   local missing=()
-  for p in "${DEB_PACKAGES[@]}"; do
+  for p in "${DEB_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   command -v python3 >/dev/null || missing+=(python3)
@@ -48,7 +50,7 @@ case "${1:-}" in
   setup) setup ;;
   demo) setup; shift; exec "$VENV/bin/zarish-obs" demo "$@" ;;
   test)
-    setup
+    install_debian "${TEST_DEB_PACKAGES[@]}"; install_python
     "$VENV/bin/ruff" check .
     shift
     exec "$VENV/bin/pytest" -p no:cacheprovider "$@" ;;

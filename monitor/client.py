@@ -1,4 +1,4 @@
-"""Prometheus HTTP API access for the monitor: one evaluation instant, bounded time, bounded retries.
+"""Prometheus HTTP API access for the monitor and the report: bounded time, bounded retries.
 
 prometheus-api-client's own urllib3 retries (about 6 s against a dead server) are switched off; this
 module retries connection errors and 5xx itself with a short backoff, and every request's timeout is
@@ -9,6 +9,7 @@ inside the deadline. Secrets travel in `Secret` wrappers and never appear in mes
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 import re
@@ -17,6 +18,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -28,6 +31,8 @@ from urllib3.util.retry import Retry
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.settings import Secret, env_secret, secret_from
 
+MAX_POINTS = 11000  # Prometheus refuses range queries of more points per series
+T = TypeVar("T")
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 CONNECT_TIMEOUT = 3.0
 
@@ -166,12 +171,83 @@ def samples(result: object) -> list[Sample]:
     return out
 
 
+@dataclass(frozen=True)
+class Series:
+    """One series of a range answer; a point's value is None when Prometheus answered NaN or ±Inf."""
+
+    labels: Mapping[str, str]
+    points: list[tuple[float, float | None]]
+
+
+@dataclass(frozen=True)
+class Instant:
+    """An instant query at its own evaluation time."""
+
+    expr: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Range:
+    """A range query: every `step` seconds from `start` to `end`, both included."""
+
+    expr: str
+    start: float
+    end: float
+    step: float
+
+
+def series(result: object) -> list[Series]:
+    """The range vector (matrix) of an answer, or QueryError when the answer is not one."""
+    if not isinstance(result, list):
+        raise QueryError("the answer is not a range vector", "bad_answer")
+    out = []
+    isfinite = math.isfinite
+    for item in result:
+        try:
+            labels = item["metric"]
+            points = []
+            for t, v in item["values"]:
+                value = float(v)
+                points.append((float(t), value if isfinite(value) else None))
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise QueryError("the answer is not a range vector of samples", "bad_answer") from None
+        if not isinstance(labels, dict):
+            raise QueryError("the answer's series labels are not a mapping", "bad_answer")
+        out.append(Series(labels, points))
+    return out
+
+
+def chunks(start: float, end: float, step: float, limit: int = MAX_POINTS) -> list[tuple[float, float]]:
+    """[start, end] cut into consecutive ranges of at most `limit` steps each, on the same step grid."""
+    if step <= 0 or end < start:
+        raise ValueError(f"bad range {start}..{end} step {step}")
+    out = []
+    a = start
+    while a <= end:
+        b = min(a + (limit - 1) * step, end)
+        out.append((a, b))
+        a = b + step
+    return out
+
+
+def merge_series(parts: Sequence[Sequence[Series]]) -> list[Series]:
+    """The chunks of one range query joined back into one series per label set, points in time order."""
+    merged: dict[frozenset[tuple[str, str]], tuple[Mapping[str, str], list[tuple[float, float | None]]]] = {}
+    for part in parts:
+        for s in part:
+            key = frozenset(s.labels.items())
+            merged.setdefault(key, (s.labels, []))[1].extend(s.points)
+    return [Series(labels, sorted(points)) for labels, points in merged.values()]
+
+
 def format_time(at: float) -> str:
     return str(int(at)) if float(at).is_integer() else f"{at:.3f}"
 
 
 class Client:
-    """Instant queries at one evaluation time, within one overall deadline."""
+    """Instant queries (at one evaluation time unless told otherwise) and range queries, within one overall
+    deadline; `sent` counts HTTP requests."""
 
     def __init__(self, settings: Settings, at: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
@@ -214,9 +290,10 @@ class Client:
                 text = text.replace(secret.reveal(), "***")
         return text
 
-    # -- queries -----------------------------------------------------------------------------------------
-    def query(self, expr: str) -> list[Sample]:
-        """One instant query, retried on connection errors and 5xx while the deadline allows."""
+    # -- requests ----------------------------------------------------------------------------------------
+    def _call(self, send: Callable[[PrometheusConnect, float], T]) -> T:
+        """One API request, retried on connection errors and 5xx while the deadline allows; `send` gets
+        the connection and the seconds this attempt may take."""
         attempt = 0
         while True:
             remaining = self.remaining()
@@ -226,10 +303,7 @@ class Client:
             try:
                 with self._lock:
                     self.sent += 1
-                result = self._connect().custom_query(
-                    expr, params={"time": format_time(self.at), "timeout": f"{max(1, int(timeout * 1000))}ms"},
-                    timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
-                return samples(result)
+                return send(self._connect(), timeout)
             except requests.exceptions.Timeout:
                 raise QueryError(f"no answer within {timeout:.1f}s", "timeout") from None
             except requests.exceptions.JSONDecodeError:
@@ -258,21 +332,86 @@ class Client:
                 raise error
             self._sleep(pause)
 
-    def query_many(self, queries: Mapping[str, str]) -> dict[str, list[Sample] | QueryError]:
-        """Every query, `parallel` at a time; a failure is returned in its slot, never raised."""
+    @staticmethod
+    def _params(timeout: float) -> dict[str, str]:
+        return {"timeout": f"{max(1, int(timeout * 1000))}ms"}
 
-        def one(expr: str) -> list[Sample] | QueryError:
+    # -- queries -----------------------------------------------------------------------------------------
+    def query(self, expr: str, at: float | None = None) -> list[Sample]:
+        """One instant query at `at` (default: the client's evaluation instant)."""
+        when = format_time(self.at if at is None else at)
+        return samples(self._call(lambda pc, timeout: pc.custom_query(
+            expr, params={"time": when, **self._params(timeout)}, timeout=(min(CONNECT_TIMEOUT, timeout), timeout))))
+
+    def _range_chunk(self, expr: str, start: float, end: float, step: float) -> list[Series]:
+        def send(pc: PrometheusConnect, timeout: float) -> object:
+            return pc.custom_query_range(
+                expr, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC), format_time(step),
+                params=self._params(timeout), timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
+        return series(self._call(send))
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
+        """A range query from `start` to `end` (both whole seconds) every `step`, in chunks Prometheus accepts."""
+        return merge_series([self._range_chunk(expr, a, b, step) for a, b in chunks(start, end, step)])
+
+    def runtime_info(self) -> dict[str, object] | None:
+        """Prometheus's /api/v1/status/runtimeinfo; None where the server has no such endpoint (VictoriaMetrics,
+        Mimir)."""
+        def send(pc: PrometheusConnect, timeout: float) -> dict[str, object] | None:
+            r = pc._session.request("GET", f"{pc.url}/api/v1/status/runtimeinfo", headers=pc.headers, auth=pc.auth,
+                                    timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
+            if r.status_code in (400, 404, 405, 501):
+                return None
+            if r.status_code != 200:
+                raise PrometheusApiClientException(f"HTTP Status Code {r.status_code} ({r.content!r})")
+            data = r.json()["data"]
+            return data if isinstance(data, dict) else None
+        return self._call(send)
+
+    def retention(self) -> str | None:
+        """The server's storage retention as it reports it ("30d", "15d or 10GiB"); None when it does not say."""
+        info = self.runtime_info()
+        value = (info or {}).get("storageRetention")
+        return value if isinstance(value, str) and value else None
+
+    def query_many(self, queries: Mapping[str, str | Instant | Range]
+                   ) -> dict[str, list[Sample] | list[Series] | QueryError]:
+        """Every query, `parallel` requests at a time (a long range query's chunks go in parallel too); a
+        failure is returned in its slot, never raised. A plain string is an instant query at the client's
+        instant."""
+        jobs: list[tuple[str, Callable[[], list[Any]]]] = []
+        for name, q in queries.items():
+            if isinstance(q, Range):
+                jobs += [(name, functools.partial(self._range_chunk, q.expr, a, b, q.step))
+                         for a, b in chunks(q.start, q.end, q.step)]
+            else:
+                expr, at = (q, None) if isinstance(q, str) else (q.expr, q.at)
+                jobs.append((name, functools.partial(self.query, expr, at)))
+
+        def one(job: Callable[[], list[Any]]) -> list[Any] | QueryError:
             try:
-                return self.query(expr)
+                return job()
             except QueryError as exc:
                 return exc
 
-        names = list(queries)
-        if self.s.parallel <= 1 or len(names) <= 1:
-            return {n: one(queries[n]) for n in names}
-        with ThreadPoolExecutor(max_workers=min(self.s.parallel, len(names))) as pool:
-            results = list(pool.map(one, [queries[n] for n in names]))
-        return dict(zip(names, results, strict=True))
+        if self.s.parallel <= 1 or len(jobs) <= 1:
+            answers = [one(job) for _, job in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.s.parallel, len(jobs))) as pool:
+                answers = list(pool.map(one, [job for _, job in jobs]))
+        parts: dict[str, list[Any]] = {name: [] for name in queries}
+        for (name, _), answer in zip(jobs, answers, strict=True):
+            parts[name].append(answer)
+        out: dict[str, list[Sample] | list[Series] | QueryError] = {}
+        for name, got in parts.items():
+            failed = next((a for a in got if isinstance(a, QueryError)), None)
+            if failed is not None:
+                out[name] = failed
+            elif isinstance(queries[name], Range):
+                out[name] = merge_series(got)
+            else:
+                out[name] = got[0]
+        return out
 
 
 def _reason(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ deadline shorter than the period keep runs from piling up, and the verdict goes 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ def check_deadline(every: str) -> int:
     return max(10, min(20, period_seconds(every) // 3))
 
 
-def _environment(catalog: Catalog, spec: Spec) -> str:
+def environment(catalog: Catalog, spec: Spec) -> str:
     env = spec.environment or catalog.dr.error_ratio.environment
     if env not in {e.name for e in catalog.environments}:
         raise ZarishError(f"--environment {env!r}: not in the catalog", ExitCode.USAGE)
@@ -92,7 +93,7 @@ def default_prometheus_url(catalog: Catalog) -> str:
 
 def check_args(catalog: Catalog, spec: Spec, prometheus_url: str, pushgateway: str | None,
                textfile: str | None) -> list[str]:
-    args = ["monitor", "check", "--format", "json", "--environment", _environment(catalog, spec),
+    args = ["monitor", "check", "--format", "json", "--environment", environment(catalog, spec),
             "--prometheus-url", prometheus_url, "--deadline", str(check_deadline(spec.every))]
     if not spec.builtin_catalog:
         args += ["--catalog", spec.catalog_path]
@@ -105,7 +106,7 @@ def check_args(catalog: Catalog, spec: Spec, prometheus_url: str, pushgateway: s
 
 def crontab(catalog: Catalog, spec: Spec) -> str:
     """One crontab line: flock keeps runs from overlapping, timeout ends a stuck one before the next."""
-    env = _environment(catalog, spec)
+    env = environment(catalog, spec)
     pushgateway = spec.pushgateway
     textfile = spec.textfile or (None if pushgateway else f"{TEXTFILE_DIR}/zarish_monitor_{env}.prom")
     url = spec.prometheus_url or "http://localhost:9090"
@@ -116,27 +117,23 @@ def crontab(catalog: Catalog, spec: Spec) -> str:
             f">> /var/log/zarish-obs-monitor-{env}.log 2>&1")
 
 
-def cronjob(catalog: Catalog, spec: Spec, catalog_text: str | None = None) -> list[dict[str, Any]]:
-    """The CronJob (and, for a catalog file, the ConfigMap it mounts) for the monitoring namespace."""
-    env = _environment(catalog, spec)
-    pushgateway = _pushgateway(catalog, spec)
-    if not pushgateway:
-        raise ZarishError("the CronJob pushes its verdict to a Pushgateway: set prometheus.pushgateway in the "
-                          "catalog or pass --pushgateway", ExitCode.USAGE)
-    ns = catalog.monitoring_namespace
-    name = f"zarish-obs-monitor-{env}"[:52]
-    labels = {"app.kubernetes.io/name": "zarish-obs-monitor", "app.kubernetes.io/instance": name,
-              "app.kubernetes.io/managed-by": "zarish-obs"}
-    args = check_args(catalog, spec, spec.prometheus_url or default_prometheus_url(catalog), pushgateway, None)
-    args.append("--exit-zero")
-    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}]
+Doc = dict[str, Any]
+
+
+def job_parts(catalog: Catalog, spec: Spec, catalog_text: str | None, name: str, args: list[str],
+              memory: str = "256Mi", extra_mounts: Sequence[Doc] = (), extra_volumes: Sequence[Doc] = ()
+              ) -> tuple[list[Doc], Doc, list[Doc]]:
+    """What every zarish-obs job runs with: the catalog ConfigMap (for a catalog file), the hardened
+    container (non-root, read-only root, no capabilities) and its volumes."""
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}, *extra_mounts]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+                                     *extra_volumes]
     docs: list[dict[str, Any]] = []
     if not spec.builtin_catalog:
         if catalog_text is None:
             raise ValueError("a catalog file needs its text for the ConfigMap")
         filename = spec.catalog_path.rsplit("/", 1)[-1]
-        docs.append(configmap(CATALOG_CONFIGMAP, ns, {filename: catalog_text}, labels={
+        docs.append(configmap(CATALOG_CONFIGMAP, catalog.monitoring_namespace, {filename: catalog_text}, labels={
             "app.kubernetes.io/name": "zarish-obs-monitor"}))
         mounts.append({"name": "catalog", "mountPath": spec.catalog_path.rsplit("/", 1)[0], "readOnly": True})
         volumes.append({"name": "catalog", "configMap": {"name": CATALOG_CONFIGMAP}})
@@ -147,19 +144,47 @@ def cronjob(catalog: Catalog, spec: Spec, catalog_text: str | None = None) -> li
         volumes.append({"name": "prometheus-token", "secret": {"secretName": spec.token_secret,
                                                                "defaultMode": 0o440}})
     container = {
-        "name": "monitor",
+        "name": name,
         "image": spec.image or DEFAULT_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "command": ["zarish-obs"],
         "args": args,
         "env": env_vars,
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": memory}},
         "securityContext": {
             "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True, "privileged": False, "capabilities": {"drop": ["ALL"]},
         },
         "volumeMounts": mounts,
     }
+    return docs, container, volumes
+
+
+def pod_spec(container: dict[str, Any], volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
+                            "fsGroup": FS_GROUP, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": volumes,
+    }
+
+
+def cronjob(catalog: Catalog, spec: Spec, catalog_text: str | None = None) -> list[dict[str, Any]]:
+    """The CronJob (and, for a catalog file, the ConfigMap it mounts) for the monitoring namespace."""
+    env = environment(catalog, spec)
+    pushgateway = _pushgateway(catalog, spec)
+    if not pushgateway:
+        raise ZarishError("the CronJob pushes its verdict to a Pushgateway: set prometheus.pushgateway in the "
+                          "catalog or pass --pushgateway", ExitCode.USAGE)
+    ns = catalog.monitoring_namespace
+    name = f"zarish-obs-monitor-{env}"[:52]
+    labels = {"app.kubernetes.io/name": "zarish-obs-monitor", "app.kubernetes.io/instance": name,
+              "app.kubernetes.io/managed-by": "zarish-obs"}
+    args = check_args(catalog, spec, spec.prometheus_url or default_prometheus_url(catalog), pushgateway, None)
+    args.append("--exit-zero")
+    docs, container, volumes = job_parts(catalog, spec, catalog_text, "monitor", args)
     period = period_seconds(spec.every)
     job = {
         "apiVersion": "batch/v1",
@@ -179,14 +204,7 @@ def cronjob(catalog: Catalog, spec: Spec, catalog_text: str | None = None) -> li
                     "ttlSecondsAfterFinished": max(600, 3 * period),
                     "template": {
                         "metadata": {"labels": labels},
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "automountServiceAccountToken": False,
-                            "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
-                                                "fsGroup": FS_GROUP, "seccompProfile": {"type": "RuntimeDefault"}},
-                            "containers": [container],
-                            "volumes": volumes,
-                        },
+                        "spec": pod_spec(container, volumes),
                     },
                 },
             },

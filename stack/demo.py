@@ -12,6 +12,7 @@ so right after the switch they still hold the healthy traffic from before it.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -199,11 +200,12 @@ def run_demo(catalog_path: Path | None, out: Path, root: Path, time_scale: float
             clock.say(f"stack up: Prometheus {prom}, Alertmanager {state.url('alertmanager')}, "
                       f"webhook receiver {state.url('receiver')}, {len(cat.services)} service exporters")
             _play(state.catalog, prom, Path(state.dir) / "received-alerts.jsonl", root, clock)
+            write_report(state.catalog, prom, state.started_at, out / "report", clock)
         finally:
             stopped = manager.down(root)
             clock.say(f"stack down: stopped {len(stopped)} process(es)")
     clock.say(f"demo complete: healthy -> OK, error storm -> DR trigger fired, failover recommended, "
-              f"{DR_ALERT} delivered by Alertmanager")
+              f"{DR_ALERT} delivered by Alertmanager, the storm in the compliance report ({out / 'report'})")
 
 
 def _play(catalog_file: str, prom: str, received_file: Path, root: Path, clock: Clock) -> None:
@@ -238,6 +240,28 @@ def _play(catalog_file: str, prom: str, received_file: Path, root: Path, clock: 
     shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
     print(f"webhook receiver got: {DR_ALERT} {{{shown}}}\n  {summary}", flush=True)
     clock.say(f"{DR_ALERT} arrived at the webhook receiver ({received_file})")
+
+
+def write_report(catalog_file: str, prom: str, started_at: float, out: Path, clock: Clock) -> None:
+    """The compliance report of the stack's own history, storm included: from a minute before the stack came
+    up (the backfilled history covers it) to the end of the storm's minute, in HTML and JSON."""
+    start = int(started_at - 60) // 60 * 60
+    wait = 61 - time.time() % 60
+    clock.say(f"waiting {wait:.0f}s for the minute to close, so the report's period (whole minutes) holds the storm")
+    time.sleep(clock.allow(wait))
+    end = int(time.time()) // 60 * 60
+    paths = [out / "report.html", out / "report.json"]
+    args = ["report", "--catalog", catalog_file, "--prometheus-url", prom, "--from", str(start), "--to", str(end)]
+    proc = _cli(*args, *(a for p in paths for a in ("--out", str(p))), timeout=clock.allow(60))
+    if proc.returncode not in (0, 1):
+        raise ZarishError(f"demo: report failed (exit {proc.returncode}): {_one_line(proc.stderr)}", ExitCode.FAILED)
+    report = json.loads(paths[1].read_text("utf-8"))
+    verdicts = [f"{svc['service']}/{slo['slo']} {slo['verdict']}" for svc in report["services"] for slo in svc["slos"]]
+    breached = [v for v in verdicts if v.endswith("breached")]
+    clock.say(f"report of the stack's own history ({report['period']['start_local']} to "
+              f"{report['period']['end_local']}, {report['period']['timezone']}): "
+              f"{'complete' if report['complete'] else 'incomplete'}; breached: {', '.join(breached) or 'none'}; "
+              f"written to {paths[0]} and {paths[1]}")
 
 
 def _when(run: MonitorRun, ok: Callable[[MonitorRun], bool]) -> MonitorRun | None:

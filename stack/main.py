@@ -20,6 +20,7 @@ from zarish_obs.cliutil import err
 from zarish_obs.dashboards.cli import app as dashboards_app
 from zarish_obs.errors import EXIT_CODES_HELP, ExitCode, ZarishError
 from zarish_obs.monitor.cli import app as monitor_app
+from zarish_obs.monitor.compliance.cli import app as report_app
 from zarish_obs.openslo_cli import app as openslo_app
 from zarish_obs.scrape.cli import app as scrape_app
 from zarish_obs.stack.check import register as register_check
@@ -58,6 +59,7 @@ app.add_typer(scrape_app, name="scrape")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(report_app, name="report")
 register_stack(app)
 register_check(app)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -81,9 +82,25 @@ def test_demo_shows_the_whole_loop(tmp_path):
     for part, name in (("scrape", "prometheus.yml"), ("alerts", "alertmanager.yml"),
                        ("dashboards", "zarish-his-overview.json")):
         assert (tmp_path / "out" / part / name).is_file()
+    _report_holds_the_storm(tmp_path / "out" / "report", progress)
     assert _processes_writing_under(tmp_path / "stack") == {}
     assert Layout(tmp_path / "stack").pid_files() == {}
     _story_matches_the_numbers(progress, out)
+
+
+def _report_holds_the_storm(out: Path, progress: str) -> None:
+    """The demo's last step: the compliance report of the stack's own history names the storm."""
+    assert "report of the stack's own history" in progress and str(out / "report.html") in progress
+    report = json.loads((out / "report.json").read_text())
+    assert report["complete"] is True and report["period"]["timezone"] == "Asia/Dhaka"
+    storm = [svc for svc in report["services"]
+             if any(s["slo"] == "availability" and s["verdict"] == "breached" for s in svc["slos"])]
+    assert len(storm) == len(report["services"])  # every production service took half its requests as 5xx
+    assert all(svc["incidents"] and svc["policy"]["verdict"] != "ok" for svc in storm)
+    error_ratio = next(t for t in report["dr_triggers"] if t["trigger"] == DR_TRIGGER)
+    assert error_ratio["held_minutes"] >= 1
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "http://" not in html and "https://" not in html
 
 
 def _story_matches_the_numbers(progress: str, out: str) -> None:

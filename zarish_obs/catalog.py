@@ -223,6 +223,23 @@ class Alerting(_Model):
     webhook_url: HttpUrl = "http://zarish-alert-webhook.zarish-his-monitoring.svc:8080/alerts"
 
 
+class Policy(_Model):
+    """The error-budget policy the compliance report applies (defaults: the SRE Workbook's example policy)."""
+
+    release_freeze: bool = Field(True, description="budget exhausted over the SLO window: freeze releases except "
+                                 "P0 and security fixes until the service is back within its SLO")
+    postmortem_budget_percent: Number = Field(20, gt=0, le=100, description="one incident that consumed more "
+                                              "than this share of the period's budget requires a postmortem")
+    escalate_after: Count = Field(3, ge=2, description="this many breach incidents of the same SLO within one "
+                                  "calendar quarter escalate to the team's quarterly planning")
+    incident_min_budget_percent: Number = Field(1, ge=0, lt=100, description="stretches of burn above 1 that "
+                                                "consumed less of the period's budget are counted as blips, not "
+                                                "listed as incidents")
+    incident_merge_gap: Duration = Field("15m", description="burn stretches closer than this are one incident")
+    minimum_coverage_percent: Number = Field(99, gt=0, le=100, description="a period whose scrape coverage is "
+                                             "below this is reported incomplete, never met")
+
+
 class RemoteWrite(_Model):
     url: HttpUrl
     name: OneLine | None = None
@@ -296,6 +313,7 @@ class Catalog(_Model):
     alerting: Alerting = Field(default_factory=Alerting)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
+    policy: Policy = Field(default_factory=Policy)
     time_scale: Number = Field(
         1.0,
         gt=0,

@@ -260,7 +260,7 @@ _SCHEDULE_MAX_RUNS = 20000
 
 @functools.lru_cache(maxsize=32)
 def _longest_gap(schedule: str, timezone: str) -> int:
-    tz = ZoneInfo("UTC" if timezone in ("browser", "utc") else timezone)
+    tz = ZoneInfo("UTC" if timezone in ("browser", "utc") else timezone)  # as report_timezone reads it
     try:
         runs = croniter(schedule, _SCHEDULE_START.replace(tzinfo=tz))
         prev = first = runs.get_next(float)
@@ -291,6 +291,13 @@ def backup_missed_after_seconds(catalog: Catalog) -> int:
     """Age of the last successful backup beyond which a backup counts as missed: interval plus grace (the
     grace covers the backup's own run time and a late start)."""
     return backup_interval_seconds(catalog) + round(parse_duration(catalog.dr.backup.grace))
+
+
+# -- reporting periods ----------------------------------------------------------------------------------
+def report_timezone(catalog: Catalog) -> ZoneInfo:
+    """The zone whose midnights bound report days and months: the catalog's, UTC for Grafana's
+    `browser`/`utc` settings (a report has no browser to ask)."""
+    return ZoneInfo("UTC" if catalog.timezone in ("browser", "utc") else catalog.timezone)
 
 
 # -- scrape targets -------------------------------------------------------------------------------------

@@ -356,3 +356,13 @@ def targets_down(catalog: Catalog) -> str:
         if target != label:
             expr = f'label_replace({expr}, "{label}", "$1", "{target}", "(.*)")'
     return f"count{by([m.environment_label, m.service_label])} ({expr})"
+
+
+def dr_replication_lag_high(catalog: Catalog) -> Condition:
+    """The replication-lag trigger's condition, held for `timings.replication_lag_for` by the rule's `for:`."""
+    return Condition(dr_replication_lag(catalog), ">", parse_duration(catalog.dr.replication_lag.threshold))
+
+
+def dr_manual_triggered(catalog: Catalog) -> Condition:
+    """Operations declared a disaster: the manual trigger metric is 1."""
+    return Condition(dr_manual_trigger(catalog), "==", 1)
