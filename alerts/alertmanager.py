@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zarish_obs import conventions
+from zarish_obs.alerts import maintenance
 from zarish_obs.catalog import Catalog
 from zarish_obs.errors import ExitCode, ZarishError
 
@@ -135,7 +136,7 @@ def build_alertmanager_config(catalog: Catalog, webhook_url: str | None = None,
             "equal": ["region"],
         },
     ]
-    return {
+    config: dict[str, Any] = {
         "global": {"resolve_timeout": "5m"},
         "route": route,
         "inhibit_rules": inhibit,
@@ -146,3 +147,8 @@ def build_alertmanager_config(catalog: Catalog, webhook_url: str | None = None,
             _receiver(DR_RECEIVER, url, email, slack),
         ],
     }
+    if maintenance.recurring(catalog):
+        dr_route, *service_routes = route["routes"]
+        route["routes"] = maintenance.muted_routes(catalog, dr_route, service_routes)
+        config["time_intervals"] = maintenance.time_intervals(catalog)
+    return config

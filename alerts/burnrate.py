@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zarish_obs import conventions, promql
+from zarish_obs import conventions, maintenance_promql, promql
 from zarish_obs.alerts import common
 from zarish_obs.alerts.recording import long_group
 from zarish_obs.catalog import Catalog
@@ -137,6 +137,7 @@ def absent_rules(catalog: Catalog) -> list[dict[str, Any]]:
         if not names:
             continue
         expr = "\nor\n".join(promql.metric_absent(catalog, name, env) for name in names)
+        expr = maintenance_promql.unless_recorded_active(catalog, expr)
         summary = f"{svc_ref} ({env_ref}): request metrics are missing, its SLOs cannot be evaluated"
         description = (
             f"Prometheus has no {catalog.metrics.requests_total} series for {svc_ref} in {env_ref} for "

@@ -5,13 +5,17 @@ The error-ratio trigger measures the ratio over a short rate window (four scrape
 the `for:` duration is what the DR plan's "for 5 minutes" means: 15% errors for 8 minutes pages, 15%
 for 3 minutes does not. The conditions come from zarish_obs.promql, whose stateless forms of the same
 conditions the DR dashboard and `monitor check` evaluate, so all three agree at every evaluation step.
+
+A maintenance window with `suppress_dr` over the DR environment (only a window over every service may set
+it) empties the automatic triggers while it is open; the manual trigger is a person's decision and is
+never hidden.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from zarish_obs import conventions, promql
+from zarish_obs import conventions, maintenance_promql, promql
 from zarish_obs.alerts import common
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
@@ -43,10 +47,14 @@ def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
     threshold = common.percent(dr.error_ratio.threshold)
     window = error_ratio_window(catalog)
     t = conventions.timings(catalog)
+
+    def quiet(expr: str) -> str:
+        return maintenance_promql.unless_dr_suppressed(catalog, expr)
+
     rules = [
         common.alert_rule(
             conventions.DR_ERROR_RATIO_HIGH,
-            promql.dr_error_ratio_high(catalog).expr,
+            quiet(promql.dr_error_ratio_high(catalog).expr),
             t.error_ratio_for,
             {conventions.DR_TRIGGER_LABEL: "error_ratio", **critical},
             _dr_annotations(
@@ -57,7 +65,7 @@ def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
                 "follow the failover procedure if the primary region cannot recover within the RTO.")),
         common.alert_rule(
             "DRReplicationLagHigh",
-            f"{promql.dr_replication_lag(catalog)} > {common.number(lag_seconds)}",
+            quiet(f"{promql.dr_replication_lag(catalog)} > {common.number(lag_seconds)}"),
             t.replication_lag_for,
             {"dr_trigger": "replication_lag", **critical},
             _dr_annotations(
@@ -68,7 +76,7 @@ def dr_rules(catalog: Catalog) -> list[dict[str, Any]]:
                 f"behind and a failover now would lose more than the RPO of {dr.rpo}.")),
         common.alert_rule(
             conventions.DR_PRIMARY_REGION_UNAVAILABLE,
-            promql.dr_primary_region_down(catalog).expr,
+            quiet(promql.dr_primary_region_down(catalog).expr),
             t.region_unavailable_for,
             {conventions.DR_TRIGGER_LABEL: "primary_region_unavailable", conventions.REGION_LABEL: primary,
              **critical},

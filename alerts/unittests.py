@@ -19,6 +19,13 @@ Recovery file: one small group per case. RPOBreached with the replication lag an
 below (exactly at the RPO) and above it, and with no replication data; BackupMissed just inside and just
 outside interval + grace, with backups one interval apart, and with no backup recorded at all.
 
+Maintenance file (catalogs with windows that exclude their minutes from the SLOs): for each such window
+whose first opening falls in the first days after t=0 (promtool's clock starts at 1970-01-01 00:00 UTC, so
+later one-off windows get no case), a covered service with a page tier gets three storms of 100% errors:
+one filling the window (no page tier fires at any step from its opening to an hour after it closes), one
+that ends as the window opens and one that starts as it closes (each pages before it ends). The outside
+storms are as long as the window, or long enough for a page tier's long window to fill if that is longer.
+
 Targets file: two pods of one service go down (one alert for the service, not one per pod); the same
 service down in another environment for less than `for:`, and a pod outside the catalog, never alert.
 """
@@ -29,7 +36,7 @@ import math
 import re
 from typing import Any
 
-from zarish_obs import conventions
+from zarish_obs import conventions, maintenance, maintenance_promql
 from zarish_obs.alerts import burnrate, common, dr, recovery, targets
 from zarish_obs.alerts.recording import recording_groups
 from zarish_obs.catalog import Catalog, Service
@@ -43,6 +50,9 @@ SLO_TEST_FILE = "zarish-slo.test.yml"
 DR_TEST_FILE = "zarish-dr.test.yml"
 RECOVERY_TEST_FILE = "zarish-recovery.test.yml"
 TARGETS_TEST_FILE = "zarish-targets.test.yml"
+MAINTENANCE_TEST_FILE = "zarish-maintenance.test.yml"
+MAINTENANCE_HORIZON = conventions.MAINTENANCE_SINCE + 8 * 86400  # a weekly window opens within it
+MAINTENANCE_STEPS = (conventions.TILE_SECONDS, 60)  # the coarsest that divides every window edge
 ZERO_ENV = "zero-traffic"
 LOW_ENV = "low-traffic"
 FIRST_TILE = conventions.TILE_SECONDS  # the first recorded 5m increase on the subquery grid
@@ -432,6 +442,102 @@ def targets_tests(catalog: Catalog) -> dict[str, Any]:
     return {"rule_files": [f"../{targets.TARGETS_FILE}"], "evaluation_interval": _at(step), "tests": [test]}
 
 
+def _page_alerts(catalog: Catalog, labels: dict[str, str]) -> str:
+    m = catalog.metrics
+    matchers = [Matcher("alertname", promql_regex(conventions.SLO_BURN_ALERTS.values()), "=~"),
+                Matcher(conventions.SEVERITY_LABEL, "page"), Matcher("alertstate", "firing"),
+                Matcher(m.environment_label, labels[m.environment_label]),
+                Matcher(m.service_label, labels[m.service_label])]
+    return _series("ALERTS", {}) + "{" + ", ".join(x.render() for x in matchers) + "}"
+
+
+def promql_regex(values: Any) -> str:
+    from zarish_obs.promql import regex_any
+
+    return regex_any(values)
+
+
+def _maintenance_subject(catalog: Catalog, window: Any) -> tuple[str, Service, int] | None:
+    """A covered (environment, service) with an availability SLO and a page tier that can fire, and the
+    longest of those tiers' long window plus `for:` (what a storm needs to page for sure)."""
+    rules = burnrate.firing_rules(catalog)
+    for env in maintenance.environments(catalog, window):
+        for name in maintenance.services(catalog, window):
+            needs = [_seconds(t.long_window) + _seconds(conventions.timings(catalog).tier_for[t.name])
+                     for g, t, _ in rules if t.severity == "page" and g.kind == "availability" and name in g.services]
+            if needs:
+                return env, _service(catalog, name), min(needs)
+    return None
+
+
+def _maintenance_groups(catalog: Catalog, window: Any) -> list[dict[str, Any]]:
+    subject = _maintenance_subject(catalog, window)
+    if subject is None:
+        return []
+    env, svc, need = subject
+    step = _maintenance_step(catalog)
+    since = float(conventions.MAINTENANCE_SINCE)
+    while True:
+        found = maintenance_promql.next_opening(catalog, window, since, MAINTENANCE_HORIZON - since)
+        if found is None:
+            return []
+        start, end = int(found[0]), int(found[1])
+        storm = max(end - start, need + 2 * conventions.TILE_SECONDS)
+        span = (start - storm - 3600, end + storm + 3600)
+        others = maintenance.covering(catalog, svc.name, env, span[0], span[1])
+        if start % step == 0 and end % step == 0 and span[0] >= 0 and others == [(start, end)]:
+            break
+        since = found[0] + 1
+    kind = _Kind(catalog)
+    labels = kind.labels(env, svc.name)
+    per_step = max(REQUESTS_PER_MINUTE, catalog.alerting.min_events) * step / 60
+    last = end + storm + 3600
+
+    def series(a: int, b: int) -> list[dict[str, str]]:
+        """Good traffic, all of it failing in [a, b)."""
+        ok = {**labels, catalog.metrics.status_label: kind.ok}
+        err = {**labels, catalog.metrics.status_label: kind.err}
+        parts = [(a // step, False), ((b - a) // step, True), ((last - b) // step, False)]
+        return [{"series": _series(catalog.metrics.requests_total, ok),
+                 "values": _segments([(0.0 if bad else per_step, n) for n, bad in parts])},
+                {"series": _series(catalog.metrics.requests_total, err),
+                 "values": _segments([(per_step if bad else 0.0, n) for n, bad in parts])}]
+
+    pages = _page_alerts(catalog, labels)
+    after = end + 3600
+    name = f"maintenance {window.name} ({env}/{svc.name}, open {_at(start)} to {_at(end)})"
+    return [
+        {"name": f"{name}: a storm filling the window pages no one, then or an hour later",
+         "interval": _at(step), "input_series": series(start, end),
+         "promql_expr_test": [{"expr": f"count_over_time({pages}[{_at(after - start)}])", "eval_time": _at(after),
+                               "exp_samples": []}]},
+        {"name": f"{name}: the same storm ending as the window opens pages",
+         "interval": _at(step), "input_series": series(start - storm, start),
+         "promql_expr_test": [{"expr": f"max({pages})", "eval_time": _at(start - step),
+                               "exp_samples": [{"labels": "{}", "value": 1}]}]},
+        {"name": f"{name}: the same storm starting as the window closes pages",
+         "interval": _at(step), "input_series": series(end, end + storm),
+         "promql_expr_test": [{"expr": f"max({pages})", "eval_time": _at(end + storm - step),
+                               "exp_samples": [{"labels": "{}", "value": 1}]}]},
+    ]
+
+
+def _maintenance_step(catalog: Catalog) -> int:
+    """Days of evaluations at 1m are slow; windows on whole 5 minutes are tested at 5m steps."""
+    edges = [edge for w in maintenance_promql.slo_windows(catalog)
+             for o in maintenance.occurrences(catalog, w, 0, MAINTENANCE_HORIZON) for edge in (o.start, o.end)]
+    return next(s for s in MAINTENANCE_STEPS if all(e % s == 0 for e in edges))
+
+
+def maintenance_tests(catalog: Catalog) -> dict[str, Any] | None:
+    groups = [g for w in maintenance_promql.slo_windows(catalog) for g in _maintenance_groups(catalog, w)]
+    if not groups:
+        return None
+    order = [g["name"] for g in recording_groups(catalog) + burnrate.slo_alert_groups(catalog)]
+    return {"rule_files": [f"../{common.RECORDING_FILE}", f"../{common.SLO_FILE}"],
+            "evaluation_interval": _at(_maintenance_step(catalog)), "group_eval_order": order, "tests": groups}
+
+
 def unit_test_files(catalog: Catalog) -> dict[str, str]:
     """Test file name (relative to tests/) -> YAML text; rule files are referenced as ../<file>."""
     out = {DR_TEST_FILE: to_yaml(dr_tests(catalog)), RECOVERY_TEST_FILE: to_yaml(recovery_tests(catalog)),
@@ -439,6 +545,9 @@ def unit_test_files(catalog: Catalog) -> dict[str, str]:
     slo = slo_tests(catalog)
     if slo:
         out[SLO_TEST_FILE] = to_yaml(slo)
+    maint = maintenance_tests(catalog)
+    if maint:
+        out[MAINTENANCE_TEST_FILE] = to_yaml(maint)
     return dict(sorted(out.items()))
 
 

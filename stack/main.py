@@ -15,6 +15,7 @@ import typer
 
 from zarish_obs import __version__
 from zarish_obs.alerts.cli import app as alerts_app
+from zarish_obs.alerts.maintenance_cli import app as maintenance_app
 from zarish_obs.catalog_cli import app as catalog_app
 from zarish_obs.cliutil import err
 from zarish_obs.dashboards.cli import app as dashboards_app
@@ -57,6 +58,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(openslo_app, name="openslo")
 app.add_typer(scrape_app, name="scrape")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(report_app, name="report")

@@ -240,6 +240,89 @@ class Policy(_Model):
                                              "below this is reported incomplete, never met")
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d$")
+MAX_RECURRING_SECONDS = 86400
+
+
+def _local_time(value: str) -> str:
+    if not isinstance(value, str) or not _LOCAL_TIME.match(value):
+        raise ValueError(f"{value!r} is not a local time HH:MM (00:00 to 23:59)")
+    return value
+
+
+def _local_datetime(value: Any) -> str:
+    from datetime import datetime
+
+    text = value.isoformat(timespec="minutes") if hasattr(value, "isoformat") else value
+    if not isinstance(text, str) or not _LOCAL_DATETIME.match(text):
+        raise ValueError(f"{value!r} is not a local date and time YYYY-MM-DDTHH:MM (in the catalog's timezone, "
+                         "no offset)")
+    try:
+        datetime.fromisoformat(text.replace(" ", "T"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date that exists") from None
+    return text.replace(" ", "T")
+
+
+LocalTime = Annotated[str, BeforeValidator(_local_time)]
+LocalDateTime = Annotated[str, BeforeValidator(_local_datetime)]
+
+
+class MaintenanceWindow(_Model):
+    """A planned maintenance window, in the catalog's time zone: one-off (`start`/`end`), or recurring as a
+    cron schedule with a duration, or as weekdays with local `from`/`to` times (`to` before `from` ends the
+    next day). Recurring windows last under 24 hours."""
+
+    name: DnsName
+    reason: OneLine
+    services: list[DnsName] | None = Field(None, description="default: every service")
+    environments: list[DnsName] | None = Field(None, description="default: the DR environment (production)")
+    start: LocalDateTime | None = None
+    end: LocalDateTime | None = None
+    schedule: Annotated[str, AfterValidator(cron_schedule)] | None = None
+    duration: Duration | None = None
+    weekdays: list[Literal[WEEKDAYS]] | None = None  # type: ignore[valid-type]
+    from_: LocalTime | None = Field(None, alias="from")
+    to: LocalTime | None = None
+    exclude_from_slo: bool = True
+    suppress_dr: bool = Field(False, description="only for windows over every service: a forgotten window must "
+                              "never hide a failover decision")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def kind(self) -> str:
+        """oneoff | cron | weekly"""
+        if self.start is not None or self.end is not None:
+            return "oneoff"
+        return "cron" if self.schedule is not None else "weekly"
+
+    @model_validator(mode="after")
+    def _one_form(self) -> MaintenanceWindow:
+        forms = {"start/end": (self.start, self.end), "schedule/duration": (self.schedule, self.duration),
+                 "weekdays/from/to": (self.weekdays, self.from_, self.to)}
+        given = [name for name, values in forms.items() if any(v is not None for v in values)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of start/end (one-off), schedule/duration (cron) or "
+                             f"weekdays/from/to (weekly); got {', '.join(given) or 'none'}")
+        missing = [name for name, values in forms.items() if name in given and any(v is None for v in values)]
+        if missing:
+            raise ValueError(f"{missing[0]}: all of these are needed together")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end {self.end} is not after start {self.start}")
+        if self.duration is not None and parse_duration(self.duration) >= MAX_RECURRING_SECONDS:
+            raise ValueError(f"duration {self.duration}: a recurring window lasts under 24h")
+        if self.weekdays is not None and not self.weekdays:
+            raise ValueError("weekdays: name at least one day")
+        if self.from_ is not None and self.from_ == self.to:
+            raise ValueError(f"from and to are both {self.to}: a window needs a length under 24h")
+        if self.suppress_dr and self.services is not None:
+            raise ValueError("suppress_dr: only a window over every service (no services list) may hide DR triggers")
+        return self
+
+
 class RemoteWrite(_Model):
     url: HttpUrl
     name: OneLine | None = None
@@ -314,6 +397,7 @@ class Catalog(_Model):
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
     policy: Policy = Field(default_factory=Policy)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     time_scale: Number = Field(
         1.0,
         gt=0,
@@ -490,7 +574,24 @@ def cross_field_problems(v: _Values) -> list[Problem]:
             problems.append(Problem(("metrics", key),
                                     f"{value!r} is also metrics.{earlier[0]}; the three labels must differ"))
 
-    return problems + _slow_trigger_problems(v) + _remote_write_problems(v)
+    return problems + _slow_trigger_problems(v) + _remote_write_problems(v) + _maintenance_problems(v)
+
+
+def _maintenance_problems(v: _Values) -> list[Problem]:
+    """Windows must name declared services and environments, one line per unknown name."""
+    problems = _duplicates(v, "maintenance", "name", "duplicate maintenance window name {value!r}")
+    known = {"services": [v.get("services", i, "name") for i in v.indexes("services") or ()],
+             "environments": [v.get("environments", i, "name") for i in v.indexes("environments") or ()]}
+    for i in v.indexes("maintenance") or ():
+        for field, names in known.items():
+            listed = v.get("maintenance", i, field)
+            if listed is FAILED or not listed or FAILED in names:
+                continue
+            for j, name in enumerate(listed):
+                if name not in names:
+                    problems.append(Problem(("maintenance", i, field, j), f"{name!r} is not a declared "
+                                            f"{field[:-1]} ({', '.join(names)})"))
+    return problems
 
 
 def _slow_trigger_problems(v: _Values) -> list[Problem]:

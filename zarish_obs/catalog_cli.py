@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import typer
 
+from zarish_obs import maintenance
 from zarish_obs.catalog import BUILT_IN_SOURCE, default_catalog_text
 from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, new_app
 from zarish_obs.errors import CatalogError, ExitCode
 
 app = new_app("catalog", "Show and validate the service catalog.")
+OVERLAP_HORIZON_SECONDS = 366 * 86400  # overlapping maintenance windows are looked for over the next year
 
 
 @app.command("show")
@@ -35,11 +38,15 @@ def catalog_validate(path: CatalogOpt = None, fmt: FormatOpt = TableOrJson.table
             print(json.dumps({"valid": False, "file": source, "problems": exc.problems}))
             raise typer.Exit(ExitCode.DATAERR) from None
         raise
+    now = time.time()
+    notes = maintenance.overlaps(cat, now, now + OVERLAP_HORIZON_SECONDS)
     summary = {
         "valid": True, "file": source, "name": cat.name, "services": len(cat.services),
         "slos": sum(len(s.slo_items()) for s in cat.services), "environments": len(cat.environments),
-        "regions": len(cat.regions),
+        "regions": len(cat.regions), "maintenance_windows": len(cat.maintenance), "notes": notes,
     }
+    for note in notes:
+        print(f"{source}: note: {note}", file=sys.stderr)
     if fmt is TableOrJson.json:
         print(json.dumps(summary))
     else:

@@ -62,6 +62,11 @@ LATENCY_P95 = f"{LEVEL}:zarish_http_request_duration_seconds:p95_rate5m"
 # 5-minute SLO event increases, label slo=<kind>: the source of every long window.
 SLO_REQUESTS_5M = f"{LEVEL}:zarish_slo_requests:increase5m"
 SLO_ERRORS_5M = f"{LEVEL}:zarish_slo_errors:increase5m"
+# 1 per (environment, service) while a maintenance window that excludes its minutes from the SLOs is open.
+MAINTENANCE_ACTIVE = f"{LEVEL}:zarish_maintenance:active"
+# Maintenance windows count from 1970-01-02T00:00Z on: promtool's clock starts at 0, and the generated tests
+# of every other alert run in that first day, so no window may be open then (real time is decades later).
+MAINTENANCE_SINCE = 86400
 # The DR error ratio is deliberately not recorded: the alert, the DR dashboard and the monitor all evaluate
 # promql.dr_error_ratio, so no copy on another window can disagree with them.
 
