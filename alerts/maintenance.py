@@ -53,16 +53,6 @@ def _unexpressible(window: MaintenanceWindow, why: str) -> ZarishError:
                        f"Alertmanager time intervals: {why}", ExitCode.DATAERR)
 
 
-def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return [(a, b) for a, b in out]
-
-
 def _cron_parts(window: MaintenanceWindow) -> tuple[list[int], list[Days]]:
     """Start minutes of the day and the days a cron window opens on (cron's rule: a restricted day of month
     and a restricted weekday each open it)."""
@@ -153,7 +143,7 @@ def window_entries(catalog: Catalog, window: MaintenanceWindow) -> list[dict[str
         length = maintenance.weekly_length(window) // 60
     else:
         raise ValueError(f"{window.name}: one-off windows are silences, not time intervals")
-    spans = _merge((s, s + length) for s in starts)
+    spans = [(int(a), int(b)) for a, b in maintenance.merge([(s, s + length) for s in starts])]
     same = [(a, min(b, DAY_MINUTES)) for a, b in spans if a < DAY_MINUTES]
     spill = [(max(a, DAY_MINUTES) - DAY_MINUTES, b - DAY_MINUTES) for a, b in spans if b > DAY_MINUTES]
     where = location(catalog)

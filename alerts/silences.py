@@ -22,7 +22,7 @@ from zarish_obs import conventions, maintenance
 from zarish_obs.alerts.maintenance import muted_alerts
 from zarish_obs.catalog import Catalog, MaintenanceWindow
 from zarish_obs.errors import ExitCode, ZarishError
-from zarish_obs.settings import Secret, env_secret, redact, secret_from
+from zarish_obs.settings import Secret, auth_from_env, redact
 
 CREATED_BY = "zarish-obs"
 PARTS = ("services", "dr")
@@ -30,11 +30,7 @@ _TAG = re.compile(r"\[zarish-obs catalog=(?P<catalog>[a-z0-9-]+) window=(?P<wind
                   r"part=(?P<part>services|dr)\]$")
 
 ENV_URL = "ALERTMANAGER_URL"
-ENV_TOKEN = "ALERTMANAGER_TOKEN"
-ENV_TOKEN_FILE = "ALERTMANAGER_TOKEN_FILE"
-ENV_USER = "ALERTMANAGER_USER"
-ENV_PASSWORD = "ALERTMANAGER_PASSWORD"
-ENV_PASSWORD_FILE = "ALERTMANAGER_PASSWORD_FILE"
+ENV_PREFIX = "ALERTMANAGER"  # ALERTMANAGER_TOKEN(_FILE), ALERTMANAGER_USER, ALERTMANAGER_PASSWORD(_FILE)
 
 Matcher = tuple[str, str, bool, bool]  # name, value, isRegex, isEqual
 Key = tuple[str, str]  # window, part
@@ -203,16 +199,9 @@ def settings_from_env(url: str, timeout: float = 10.0) -> Settings:
                           "URL without credentials (use the ALERTMANAGER_* variables)", ExitCode.USAGE)
     if not 0 < timeout <= 600:
         raise ZarishError("--timeout must be positive (seconds)", ExitCode.USAGE)
-    token = secret_from(ENV_TOKEN, ENV_TOKEN_FILE, what="Alertmanager bearer token")
-    password = secret_from(ENV_PASSWORD, ENV_PASSWORD_FILE, what="Alertmanager password")
-    user = env_secret(ENV_USER)
-    if token and (user or password):
-        raise ZarishError(f"set either {ENV_TOKEN}(_FILE) or {ENV_USER}/{ENV_PASSWORD}(_FILE), not both",
-                          ExitCode.USAGE)
-    if bool(user) != bool(password):
-        raise ZarishError(f"basic auth needs both {ENV_USER} and {ENV_PASSWORD}(_FILE)", ExitCode.USAGE)
-    return Settings(url.rstrip("/"), token, user.reveal() if user else None, password, timeout,
-                    tuple(s for s in (token, password) if s))
+    auth = auth_from_env(ENV_PREFIX, "Alertmanager")
+    return Settings(url.rstrip("/"), auth.token, auth.user.reveal() if auth.user else None, auth.password, timeout,
+                    auth.secrets)
 
 
 class RequestFailed(Exception):

@@ -19,7 +19,9 @@ CHECK_EPILOG = (
     "Exit codes (Nagios convention): 0 OK; 1 WARNING (ticket-tier burn, RPO breach, error budget below "
     "25%); 2 CRITICAL (page-tier burn, or a DR trigger fired: failover recommended); 3 UNKNOWN (Prometheus "
     "unreachable, timed out or answered garbage, or no data where data is expected); 64 usage error; "
-    "65 bad catalog. Credentials come from the environment: PROMETHEUS_TOKEN or PROMETHEUS_TOKEN_FILE "
+    "65 bad catalog. A service inside a maintenance window that excludes its minutes from the SLOs is shown "
+    "but does not count; DR triggers still do, unless a suppress_dr window is open. "
+    "Credentials come from the environment: PROMETHEUS_TOKEN or PROMETHEUS_TOKEN_FILE "
     "(bearer), or PROMETHEUS_USER with PROMETHEUS_PASSWORD or PROMETHEUS_PASSWORD_FILE (basic auth)."
 )
 

@@ -29,7 +29,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from zarish_obs.errors import ExitCode, ZarishError
-from zarish_obs.settings import Secret, env_secret, secret_from
+from zarish_obs.settings import Secret, auth_from_env
 
 MAX_POINTS = 11000  # Prometheus refuses range queries of more points per series
 T = TypeVar("T")
@@ -37,11 +37,7 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 CONNECT_TIMEOUT = 3.0
 
 # Environment variables for credentials (a *_FILE variable names a file holding the value).
-ENV_TOKEN = "PROMETHEUS_TOKEN"
-ENV_TOKEN_FILE = "PROMETHEUS_TOKEN_FILE"
-ENV_USER = "PROMETHEUS_USER"
-ENV_PASSWORD = "PROMETHEUS_PASSWORD"
-ENV_PASSWORD_FILE = "PROMETHEUS_PASSWORD_FILE"
+ENV_PREFIX = "PROMETHEUS"  # PROMETHEUS_TOKEN(_FILE), PROMETHEUS_USER, PROMETHEUS_PASSWORD(_FILE)
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -119,14 +115,8 @@ def settings_from_env(url: str, headers: Sequence[str] = (), ca_file: str | None
         raise ZarishError("--timeout and --deadline must be positive (seconds)", ExitCode.USAGE)
     if parallel < 1 or parallel > 32:
         raise ZarishError("--parallel must be between 1 and 32", ExitCode.USAGE)
-    token = secret_from(ENV_TOKEN, ENV_TOKEN_FILE, what="Prometheus bearer token")
-    password = secret_from(ENV_PASSWORD, ENV_PASSWORD_FILE, what="Prometheus password")
-    user = env_secret(ENV_USER)
-    if token and (user or password):
-        raise ZarishError(f"set either {ENV_TOKEN}(_FILE) or {ENV_USER}/{ENV_PASSWORD}(_FILE), not both",
-                          ExitCode.USAGE)
-    if bool(user) != bool(password):
-        raise ZarishError(f"basic auth needs both {ENV_USER} and {ENV_PASSWORD}(_FILE)", ExitCode.USAGE)
+    auth = auth_from_env(ENV_PREFIX, "Prometheus")
+    token, user, password = auth.token, auth.user, auth.password
     parsed = tuple(parse_header(h) for h in headers)
     secrets = tuple(s for s in (token, password) if s) + tuple(Secret(v) for _, v in parsed if v)
     return Settings(url=url.rstrip("/"), headers=parsed, token=token, username=user.reveal() if user else None,

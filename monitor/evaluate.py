@@ -3,6 +3,20 @@
 Severity order (the worst wins): OK < WARNING < UNKNOWN < CRITICAL. A fired DR trigger or a page
 is never hidden behind UNKNOWN, and missing data is never OK. Zero traffic is not missing data: the
 request rate is 0, the error ratio 0 (the PromQL module's safe ratio), latencies null, no alert.
+
+Maintenance windows are decided from the catalog and the evaluation instant alone (zarish_obs.maintenance,
+no query), so the monitor agrees with the silences and recording rules about which minutes are planned:
+- A service covered by a window open at the instant in the checked environment carries
+  `maintenance: {name, reason, until, until_local, exclude_from_slo, windows}` (null otherwise). Its SLO
+  figures and `status` are still computed and shown, but `counts` is false when an open window excludes its
+  minutes from the SLOs: its status then does not enter the verdict, so a planned outage neither pages
+  nor turns the check UNKNOWN. A window with `exclude_from_slo: false` is shown and still counts.
+- DR triggers are evaluated as always. While a `suppress_dr` window over the DR environment is open the
+  automatic triggers (error ratio, replication lag, primary region) have `counts` false and
+  `suppressed_by` naming it, so neither a fired nor an unknown one raises the exit code or recommends
+  failover; the manual trigger is a person's decision and always counts. Without such a window a fired
+  trigger raises the exit code as ever, and its detail names the windows open over the DR environment:
+  a forgotten window must never hide a failover decision.
 """
 
 from __future__ import annotations
@@ -14,8 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from zarish_obs import conventions, promql
-from zarish_obs.catalog import AvailabilitySLO, Catalog, LatencySLO, Service
+from zarish_obs import conventions, maintenance, maintenance_promql, promql
+from zarish_obs.catalog import AvailabilitySLO, Catalog, LatencySLO, MaintenanceWindow, Service
 from zarish_obs.durations import parse_duration
 from zarish_obs.monitor.client import QueryError, Sample
 from zarish_obs.monitor.queries import SLO_LABEL, dr_rate_window
@@ -170,7 +184,7 @@ def _service_status(report: dict[str, Any], problems: list[str]) -> str:
 
 
 def services_report(catalog: Catalog, environment: str, results: Results, source: str,
-                    errors: list[str]) -> list[dict[str, Any]]:
+                    errors: list[str], at: float | None = None) -> list[dict[str, Any]]:
     rate = _index(results, "request_rate", catalog, environment)
     eratio = _index(results, "error_ratio", catalog, environment)
     p50 = _index(results, "latency_p50", catalog, environment)
@@ -207,6 +221,9 @@ def services_report(catalog: Catalog, environment: str, results: Results, source
             problems = [problems[0]]
         entry["status"] = _service_status(entry, problems)
         entry["problems"] = problems
+        window = None if at is None else service_maintenance(catalog, svc.name, environment, at)
+        entry["maintenance"] = window
+        entry["counts"] = window is None or not window["exclude_from_slo"]
         out.append(entry)
     return out
 
@@ -308,10 +325,68 @@ def dr_report(catalog: Catalog, results: Results, manual_reason: str | None,
     return triggers, rpo
 
 
+# -- maintenance windows -------------------------------------------------------------------------------------
+AUTOMATIC_TRIGGERS = ("error_ratio", "replication_lag", "primary_region_unavailable")
+
+
+def _window(catalog: Catalog, window: MaintenanceWindow, until: float) -> dict[str, Any]:
+    local = datetime.fromtimestamp(until, conventions.report_timezone(catalog))
+    return {"name": window.name, "reason": window.reason, "until": rfc3339(until),
+            "until_local": local.isoformat(timespec="minutes"), "exclude_from_slo": window.exclude_from_slo}
+
+
+def service_maintenance(catalog: Catalog, service: str, environment: str, at: float) -> dict[str, Any] | None:
+    """The open window that governs the service at `at` (one excluding SLO minutes first, then the one that
+    ends last), with the names of every window open for it; None outside every window."""
+    by_name = {w.name: w for w in catalog.maintenance}
+    found = maintenance.active(catalog, service, environment, at)
+    if not found:
+        return None
+    occ = max(found, key=lambda o: (by_name[o.window].exclude_from_slo, o.end))
+    return {**_window(catalog, by_name[occ.window], occ.end), "windows": sorted({o.window for o in found})}
+
+
+def open_windows(catalog: Catalog, environments: Sequence[str], at: float) -> list[dict[str, Any]]:
+    """Every window open at `at` over one of `environments`, with what it covers."""
+    out = []
+    for w in catalog.maintenance:
+        envs = maintenance.environments(catalog, w)
+        if not set(envs) & set(environments):
+            continue
+        for occ in maintenance.openings(catalog, w, at, at + 1):
+            out.append({**_window(catalog, w, occ.end), "services": maintenance.services(catalog, w),
+                        "environments": envs, "suppress_dr": w.suppress_dr})
+    return out
+
+
+def _describe(windows: Sequence[dict[str, Any]]) -> str:
+    named = ", ".join(f"{w['name']} ({w['reason']}) until {w['until_local']}" for w in windows)
+    return f"window{'s' if len(windows) > 1 else ''} {named}"
+
+
+def mark_dr_maintenance(catalog: Catalog, triggers: list[dict[str, Any]], at: float) -> None:
+    """Set each trigger's `counts` and `suppressed_by`, and name the open windows in the detail."""
+    dr_env = catalog.dr.error_ratio.environment
+    windows = open_windows(catalog, [dr_env], at)
+    quiet = {w.name for w in maintenance_promql.dr_windows(catalog)}
+    suppressing = [w for w in windows if w["name"] in quiet]
+    for t in triggers:
+        hidden = suppressing if t["name"] in AUTOMATIC_TRIGGERS else []
+        t["counts"] = not hidden
+        t["suppressed_by"] = hidden[0]["name"] if hidden else None
+        if hidden and t["fired"] is not False:
+            t["detail"] += (f"; not counted: maintenance {_describe(hidden[:1])} suppresses the DR triggers "
+                            f"in {dr_env}")
+        elif t["fired"] and windows:
+            t["detail"] += (f"; during maintenance {_describe(windows)} in {dr_env}: counted, since no open window "
+                            "suppresses DR triggers (suppress_dr)")
+
+
 def verdict(services: list[dict[str, Any]], triggers: list[dict[str, Any]], rpo: dict[str, Any],
             errors: list[str]) -> str:
-    statuses = [s["status"] for s in services]
-    statuses += [CRITICAL if t["fired"] else UNKNOWN for t in triggers if t["fired"] is not False]
+    statuses = [s["status"] for s in services if s.get("counts", True)]
+    statuses += [CRITICAL if t["fired"] else UNKNOWN for t in triggers
+                 if t["fired"] is not False and t.get("counts", True)]
     if rpo["recoverable_point_age_seconds"] is None:
         statuses.append(UNKNOWN)  # neither replication nor backup data: the RPO cannot be judged
     elif rpo["breached"] or rpo["backup_missed"]:
@@ -326,15 +401,17 @@ def build_report(catalog: Catalog, environment: str, results: Results, *, source
                  errors: Sequence[str] = ()) -> dict[str, Any]:
     """The JSON contract of `monitor check` (version 1) from the answers of one check."""
     errs = list(errors)
-    services = services_report(catalog, environment, results, source, errs)
+    services = services_report(catalog, environment, results, source, errs, at)
     triggers, rpo = dr_report(catalog, results, manual_reason, errs)
+    mark_dr_maintenance(catalog, triggers, at)
     status = verdict(services, triggers, rpo, errs)
-    failover = any(t["fired"] for t in triggers)
+    failover = any(t["fired"] and t["counts"] for t in triggers)
     return {
         "version": REPORT_VERSION, "status": status, "exit_code": EXIT_CODES[status],
         "evaluated_at": rfc3339(at), "evaluated_at_unix": at, "prometheus_url": prometheus_url,
         "catalog": catalog.name, "environment": environment, "slo_source": source,
         "services": services, "dr_triggers": triggers, "rpo": rpo,
+        "maintenance_windows": open_windows(catalog, sorted({environment, catalog.dr.error_ratio.environment}), at),
         "failover_recommended": failover,
         "failover_procedure": list(catalog.dr.failover_procedure) if failover else [],
         "errors": errs,

@@ -34,6 +34,9 @@ _HELP = {
                                      "backup age.",
     "backup_age_seconds": "Age of the last successful backup.",
     "service_status": "Per-service verdict: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+    "service_in_maintenance": "1 while a maintenance window of the catalog covers the service (its status "
+                              "does not count towards the verdict when the window excludes its minutes from "
+                              "the SLOs), 0 otherwise.",
     "request_rate": "Requests per second over 5m.",
     "error_ratio": "5xx over all requests over 5m.",
     "latency_p50_seconds": "Median request latency over 5m (from the histogram).",
@@ -78,6 +81,8 @@ def render_metrics(report: dict[str, Any], now: float, last_success: float | Non
     for svc in report["services"]:
         s = {"service": svc["service"]}
         add("service_status", s, _CODES[svc["status"]])
+        if "maintenance" in svc:
+            add("service_in_maintenance", s, int(svc["maintenance"] is not None))
         add("request_rate", s, svc["request_rate"])
         add("error_ratio", s, svc["error_ratio"])
         add("latency_p50_seconds", s, svc["latency_p50_seconds"])

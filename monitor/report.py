@@ -1,4 +1,9 @@
-"""The check's output: the JSON contract (one object, never NaN) and a table for people."""
+"""The check's output: the JSON contract (one object, never NaN) and a table for people.
+
+Services in a maintenance window get a MAINTENANCE column (only when some service is in one) naming the
+window and its local end; statuses that do not count towards the verdict are marked there and listed
+under the verdict, and DR triggers a `suppress_dr` window hides read SUPPRESSED.
+"""
 
 from __future__ import annotations
 
@@ -46,17 +51,29 @@ def _slo_cell(s: dict[str, Any]) -> str:
             f" burn1h {_num(burn)}" + (f" {alerts}" if alerts else ""))
 
 
+def _maint_cell(svc: dict[str, Any]) -> str:
+    m = svc.get("maintenance")
+    if not m:
+        return "-"
+    until = m["until_local"].replace("T", " ")
+    return f"{m['name']} until {until}" + ("" if svc.get("counts", True) else ", not counted")
+
+
 def render_table(report: dict[str, Any], colour: bool = False) -> str:
     lines = [f"zarish-obs monitor: {report['catalog']} / {report['environment']} at {report['evaluated_at']} "
              f"({report['prometheus_url']}, long windows from {report['slo_source']} series, "
              f"{report.get('queries', '?')} queries)", ""]
     header = ["SERVICE", "STATUS", "REQ/S", "ERRORS", "P50", "P95", "AVAILABILITY (SLI%/OBJ%)", "LATENCY (SLI%/OBJ%)"]
+    maint = any(svc.get("maintenance") for svc in report["services"])
+    if maint:
+        header.append("MAINTENANCE")
     rows = []
     for svc in report["services"]:
         slos = {s["slo"]: _slo_cell(s) for s in svc["slos"]}
-        rows.append(([svc["service"], svc["status"].upper(), _num(svc["request_rate"]), _pct(svc["error_ratio"]),
-                      _secs(svc["latency_p50_seconds"]), _secs(svc["latency_p95_seconds"]),
-                      slos.get("availability", "-"), slos.get("latency", "-")], svc["status"]))
+        cells = [svc["service"], svc["status"].upper(), _num(svc["request_rate"]), _pct(svc["error_ratio"]),
+                 _secs(svc["latency_p50_seconds"]), _secs(svc["latency_p95_seconds"]),
+                 slos.get("availability", "-"), slos.get("latency", "-")]
+        rows.append(([*cells, _maint_cell(svc)] if maint else cells, svc["status"]))
     widths = [max(len(r[0][i]) for r in [(header, ""), *rows]) for i in range(len(header))]
 
     def fmt(cells: list[str], status: str) -> str:
@@ -72,7 +89,9 @@ def render_table(report: dict[str, Any], colour: bool = False) -> str:
     lines += ["", "DR TRIGGERS"]
     for t in report["dr_triggers"]:
         state = {True: ("FIRED", "critical"), False: ("ok", "ok"), None: ("UNKNOWN", "unknown")}[t["fired"]]
-        lines.append(f"  {t['name']:<28} {_paint(state[0].ljust(8), state[1], colour)} {t['detail']}")
+        if t["fired"] is not False and not t.get("counts", True):
+            state = ("SUPPRESSED", "warning")
+        lines.append(f"  {t['name']:<28} {_paint(state[0].ljust(10), state[1], colour)} {t['detail']}")
     rpo = report["rpo"]
     if rpo["recoverable_point_age_seconds"] is None:
         rstate = ("UNKNOWN", "unknown")
@@ -80,12 +99,16 @@ def render_table(report: dict[str, Any], colour: bool = False) -> str:
         rstate = ("BREACHED" if rpo["breached"] else "MISSED", "warning")
     else:
         rstate = ("ok", "ok")
-    lines.append(f"  {'rpo':<28} {_paint(rstate[0].ljust(8), rstate[1], colour)} {rpo['detail']}")
+    lines.append(f"  {'rpo':<28} {_paint(rstate[0].ljust(10), rstate[1], colour)} {rpo['detail']}")
     lines.append("")
     verdict = f"VERDICT: {report['status'].upper()} (exit {report['exit_code']})"
     if report["failover_recommended"]:
         verdict += " - FAILOVER RECOMMENDED"
     lines.append(_paint(verdict, report["status"], colour))
+    muted = [f"{s['service']} ({s['status'].upper()}, {s['maintenance']['name']})" for s in report["services"]
+             if not s.get("counts", True)]
+    if muted:
+        lines.append(f"Not counted (maintenance windows that exclude their minutes from the SLOs): {', '.join(muted)}")
     if report["failover_procedure"]:
         lines.append("Failover procedure:")
         lines += [f"  {i}. {step}" for i, step in enumerate(report["failover_procedure"], 1)]

@@ -26,7 +26,7 @@ from croniter import croniter
 from zarish_obs import conventions, maintenance
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
-from zarish_obs.promql import escape_label_value, number
+from zarish_obs.promql import Matcher, escape_label_value, number, regex_literal
 
 if TYPE_CHECKING:
     from zarish_obs.catalog import Catalog, MaintenanceWindow
@@ -285,6 +285,42 @@ def next_opening(catalog: Catalog, window: MaintenanceWindow, since: float, hori
     return None
 
 
-__all__ = ["TILE_MIDDLE", "DayTest", "Opening", "Piece", "Span", "active", "dr_windows", "fixed_offset",
-           "next_opening", "open_at", "opening", "slo_windows", "unless_active",
-           "unless_dr_suppressed", "unless_recorded_active"]
+
+
+# -- dashboard annotations ----------------------------------------------------------------------------------
+MATCH_MARK = "zarish_matched"  # temporary label of `matching`, removed before the result leaves it
+
+
+def matching(expr: str, matchers: Sequence[Matcher]) -> str:
+    """`expr` keeping only the series whose labels satisfy `matchers`, exactly as a selector would (label_replace
+    anchors its regex like `=~`). For computed vectors, such as a window's own pairs, that a selector cannot
+    narrow but a dashboard's variables must."""
+    out = expr
+    for m in matchers:
+        pattern = m.value if m.op in ("=~", "!~") else regex_literal(m.value)
+        marked = (f'label_replace({out}, "{MATCH_MARK}", "1", "{m.name}", '
+                  f'"{escape_label_value(pattern)}")')
+        keep = "unless" if m.op in ("=", "=~") else "and"  # vector(1) matches the unmarked series
+        out = f'label_replace({marked} {keep} on({MATCH_MARK}) vector(1), "{MATCH_MARK}", "", "", "")'
+    return out
+
+
+def covered(catalog: Catalog, window: MaintenanceWindow, at: int = 0) -> str:
+    """1 per (environment, service) the window covers while it is open at time() + `at`, from time functions
+    alone (whatever its exclude_from_slo)."""
+    pairs = " or ".join(_pair(catalog, e, s) for e in maintenance.environments(catalog, window)
+                        for s in maintenance.services(catalog, window))
+    return f"({pairs}) and on() ({opening(catalog, window).expr(at)})"
+
+
+def annotation(catalog: Catalog, window: MaintenanceWindow, matchers: Sequence[Matcher] = ()) -> str:
+    """What a dashboard marks for one window: 1 per covered (environment, service) that `matchers` select, while
+    the window is open. From the time functions, so the region is exact to the second and needs no recording
+    rule: the recorded maintenance series (which carries no window name) runs up to one evaluation interval
+    late at both edges, since a rule group evaluates at its own offset within the interval."""
+    return matching(covered(catalog, window), matchers)
+
+
+__all__ = ["MATCH_MARK", "TILE_MIDDLE", "DayTest", "Opening", "Piece", "Span", "active", "annotation", "covered",
+           "dr_windows", "fixed_offset", "matching", "next_opening", "open_at", "opening", "slo_windows",
+           "unless_active", "unless_dr_suppressed", "unless_recorded_active"]

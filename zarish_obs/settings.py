@@ -7,6 +7,7 @@ cannot leak into logs, tracebacks or `--debug` output by accident.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from zarish_obs.errors import ExitCode, ZarishError
@@ -56,6 +57,33 @@ def secret_from(env_name: str, file_env_name: str | None = None, file_path: str 
     if file_env_name and os.environ.get(file_env_name):
         return read_secret_file(os.environ[file_env_name], what)
     return env_secret(env_name)
+
+
+@dataclass(frozen=True)
+class Auth:
+    """A bearer token, or basic auth (user and password), or neither."""
+
+    token: Secret | None
+    user: Secret | None
+    password: Secret | None
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        return tuple(s for s in (self.token, self.password) if s)
+
+
+def auth_from_env(prefix: str, server: str) -> Auth:
+    """Credentials for a server from `<PREFIX>_TOKEN(_FILE)` or `<PREFIX>_USER` with `<PREFIX>_PASSWORD(_FILE)`;
+    a usage error (exit 64) when both kinds, or half of basic auth, are set."""
+    token = secret_from(f"{prefix}_TOKEN", f"{prefix}_TOKEN_FILE", what=f"{server} bearer token")
+    password = secret_from(f"{prefix}_PASSWORD", f"{prefix}_PASSWORD_FILE", what=f"{server} password")
+    user = env_secret(f"{prefix}_USER")
+    if token and (user or password):
+        raise ZarishError(f"set either {prefix}_TOKEN(_FILE) or {prefix}_USER/{prefix}_PASSWORD(_FILE), not both",
+                          ExitCode.USAGE)
+    if bool(user) != bool(password):
+        raise ZarishError(f"basic auth needs both {prefix}_USER and {prefix}_PASSWORD(_FILE)", ExitCode.USAGE)
+    return Auth(token, user, password)
 
 
 def redact(text: str, *secrets: Secret | None) -> str:
