@@ -12,9 +12,8 @@ import typer
 from zarish_obs import maintenance
 from zarish_obs.alerts import silences
 from zarish_obs.catalog import Catalog, MaintenanceWindow
-from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, new_app
+from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, new_app, parse_instant
 from zarish_obs.conventions import report_timezone
-from zarish_obs.errors import ExitCode, ZarishError
 
 app = new_app("maintenance", "Maintenance windows: one-off windows as Alertmanager silences, and which windows "
               "are open now and next (recurring windows are time_intervals in `alerts generate`'s config).")
@@ -107,23 +106,6 @@ def window_state(cat: Catalog, window: MaintenanceWindow, now: float) -> dict[st
     }
 
 
-def _parse_at(text: str | None) -> float:
-    if text is None:
-        return time.time()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ZarishError(f"--at {text[:40]!r}: expected RFC 3339 (2026-12-05T01:00+06:00) or unix seconds",
-                          ExitCode.USAGE) from None
-    if at.tzinfo is None:
-        raise ZarishError(f"--at {text[:40]!r}: give the offset (e.g. +06:00 or Z)", ExitCode.USAGE)
-    return at.timestamp()
-
-
 @app.command("list")
 def list_windows(
     path: CatalogOpt = None,
@@ -133,7 +115,8 @@ def list_windows(
 ) -> None:
     """The catalog's maintenance windows: which are open now (until when) and when each opens next, in the
     catalog's time zone. Reads only the catalog. Exit 0, 64 or 65."""
-    now = _parse_at(at)
+    given = parse_instant(at, "--at")
+    now = time.time() if given is None else given
     cat = catalog(path)
     rows = [window_state(cat, w, now) for w in cat.maintenance]
     if fmt is TableOrJson.json:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from zarish_obs.catalog import Catalog
+from zarish_obs.cliutil import parse_instant
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.monitor.client import Client, QueryError, Settings, settings_from_env
 from zarish_obs.monitor.evaluate import build_report
@@ -20,25 +20,8 @@ def default_environment(catalog: Catalog) -> str:
 
 
 def parse_at(text: str | None) -> float | None:
-    """`--at` as unix seconds: RFC 3339 (with a zone) or a number of seconds."""
-    if text is None or text == "":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        if not (0 <= value < 1e11):
-            raise ZarishError(f"--at {text!r}: unix seconds out of range (milliseconds?)", ExitCode.USAGE)
-        return value
-    try:
-        dt = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise ZarishError(f"--at {text!r}: expected RFC 3339 (2026-01-21T10:00:00Z) or unix seconds",
-                          ExitCode.USAGE) from None
-    if dt.tzinfo is None:
-        raise ZarishError(f"--at {text!r}: RFC 3339 needs a zone (Z or +06:00)", ExitCode.USAGE)
-    return dt.timestamp()
+    """`--at` as unix seconds (None: now, chosen when the check runs)."""
+    return parse_instant(text, "--at")
 
 
 def run_check(catalog: Catalog, prometheus_url: str | None = None, at: float | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from zarish_obs.catalog import Catalog, load_catalog
-from zarish_obs.errors import EXIT_CODES_HELP
+from zarish_obs.errors import EXIT_CODES_HELP, ExitCode, ZarishError
 
 CatalogOpt = Annotated[
     Path | None,
@@ -25,6 +26,28 @@ class TableOrJson(str, Enum):
 
 
 FormatOpt = Annotated[TableOrJson, typer.Option("--format", "-f", help="Output for people (table) or machines (json).")]
+
+
+def parse_instant(text: str | None, option: str) -> float | None:
+    """An instant given on the command line: RFC 3339 with a zone, or unix seconds; None when not given."""
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if not (0 <= value < 1e11):
+            raise ZarishError(f"{option} {text!r}: unix seconds out of range (milliseconds?)", ExitCode.USAGE)
+        return value
+    try:
+        dt = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise ZarishError(f"{option} {text[:40]!r}: expected RFC 3339 (2026-01-21T10:00:00Z) or unix seconds",
+                          ExitCode.USAGE) from None
+    if dt.tzinfo is None:
+        raise ZarishError(f"{option} {text[:40]!r}: RFC 3339 needs a zone (Z or +06:00)", ExitCode.USAGE)
+    return dt.timestamp()
 
 
 def catalog(path: Path | None) -> Catalog:
