@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from grafanalib import core as g
 
-from zarish_obs import conventions
+from zarish_obs import conventions, maintenance_promql
 from zarish_obs.catalog import Catalog
+from zarish_obs.dashboards.normalise import BUILTIN_ANNOTATION
 from zarish_obs.promql import Matcher, selector
 
 DATASOURCE_VAR = "datasource"
@@ -21,6 +22,7 @@ ENV_VAR = "environment"
 SERVICE_VAR = "service"
 ALL_VALUE = ".+"
 GREEN, ORANGE, RED, BLUE = "green", "orange", "red", "blue"
+MAINTENANCE_COLOURS = {True: "purple", False: "blue"}  # by exclude_from_slo: SLO paused, SLO still counted
 
 TITLES = {"overview": "Overview", "slo": "SLOs", "dr": "DR Status"}
 
@@ -111,6 +113,26 @@ def dashboard_links(catalog: Catalog, kind: str) -> list[g.DashboardLink]:
     ]
 
 
+# -- annotations ----------------------------------------------------------------------------------------
+def maintenance_annotations(catalog: Catalog, matchers: Sequence[Matcher]) -> list[dict[str, object]]:
+    """One region annotation per maintenance window, named after it (the published dashboard schema has no
+    title, text or tag fields for a Prometheus annotation, so the name is what tells windows apart); none, and
+    Grafana's built-in list unchanged, for a catalog without windows."""
+    if not catalog.maintenance:
+        return []
+    out: list[dict[str, object]] = [dict(BUILTIN_ANNOTATION)]
+    for window in catalog.maintenance:
+        out.append({
+            "name": f"Maintenance: {window.name}",
+            "datasource": {"type": "prometheus", "uid": DATASOURCE},
+            "enable": True,
+            "hide": False,
+            "iconColor": MAINTENANCE_COLOURS[window.exclude_from_slo],
+            "expr": maintenance_promql.annotation(catalog, window, matchers),
+        })
+    return out
+
+
 # -- layout ---------------------------------------------------------------------------------------------
 @dataclass
 class Grid:
@@ -141,7 +163,8 @@ class Grid:
 
 
 def dashboard(catalog: Catalog, kind: str, panels: list[g.Panel], variables: list[g.Template],
-              tags: Sequence[str], description: str, time_from: str = "now-1h") -> g.Dashboard:
+              tags: Sequence[str], description: str, time_from: str = "now-1h",
+              annotations: Sequence[dict[str, object]] = ()) -> g.Dashboard:
     return g.Dashboard(
         title=title(catalog, kind),
         uid=uid(catalog, kind),
@@ -155,6 +178,7 @@ def dashboard(catalog: Catalog, kind: str, panels: list[g.Panel], variables: lis
         panels=panels,
         links=dashboard_links(catalog, kind),
         templating=g.Templating(list=variables),
+        annotations=g.Annotations(list=list(annotations)),
         schemaVersion=41,
     ).auto_panel_ids()
 

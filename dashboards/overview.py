@@ -53,4 +53,6 @@ def build(catalog: Catalog) -> g.Dashboard:
     ]
     variables = [c.datasource_variable(catalog), c.environment_variable(catalog), c.service_variable(catalog)]
     return c.dashboard(catalog, "overview", panels, variables, ["overview"],
-                       description=f"{c.display_name(catalog)}: request rate, error ratio and latency by service.")
+                       description=f"{c.display_name(catalog)}: request rate, error ratio and latency by service.",
+                       annotations=c.maintenance_annotations(
+                           catalog, [c.env_matcher(catalog), c.service_matcher(catalog)]))

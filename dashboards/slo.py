@@ -100,4 +100,5 @@ def build(catalog: Catalog) -> g.Dashboard:
         panels.append(c.text("No SLOs", "This catalog declares no SLOs.", grid.place(24, 3)))
     variables = [c.datasource_variable(catalog), c.environment_variable(catalog, multi=False)]
     return c.dashboard(catalog, "slo", panels, variables, ["slo"], time_from="now-24h",
-                       description=f"{c.display_name(catalog)}: SLIs, error budgets and burn rates per service.")
+                       description=f"{c.display_name(catalog)}: SLIs, error budgets and burn rates per service.",
+                       annotations=c.maintenance_annotations(catalog, [c.env_matcher(catalog)]))

@@ -236,8 +236,9 @@ def test_recorded_series_read_by_the_dashboards_are_recorded_by_the_alerts_packa
     recording = pytest.importorskip("zarish_obs.alerts.recording")
     for cat in _all(default_catalog, other_catalogs).values():
         recorded = {r["record"] for g in recording.recording_groups(cat) for r in g["rules"] if "record" in r}
-        used = {name for d in generate.build_all(cat).values() for p in _panels(d) for t in p.get("targets", [])
-                for name in re.findall(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", t["expr"])}
+        exprs = [t["expr"] for d in generate.build_all(cat).values() for p in _panels(d) for t in p.get("targets", [])]
+        exprs += [a["expr"] for d in generate.build_all(cat).values() for a in d["annotations"]["list"] if "expr" in a]
+        used = {name for e in exprs for name in re.findall(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", e)}
         assert used and used <= recorded, sorted(used - recorded)
 
 

@@ -91,12 +91,15 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, default_catalog: Catalo
     work = tmp_path_factory.mktemp("dash-prom")
     end = (int(time.time()) // 3600) * 3600 - 3600  # on the grid, safely in the past
     merged: dict[str, openmetrics.Family] = {}
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
     for cat in [default_catalog, *other_catalogs.values()]:
         for fam in families(cat, end):
-            if fam.name in merged:
-                merged[fam.name].series.extend(fam.series)
-            else:
-                merged[fam.name] = fam
+            into = merged.setdefault(fam.name, openmetrics.Family(fam.name, fam.type))
+            for name, labels, samples in fam.series:
+                key = (name, tuple(sorted(labels.items())))
+                if key not in seen:  # catalogs sharing metric, service and environment names write them once
+                    seen.add(key)
+                    into.series.append((name, labels, samples))
     om = openmetrics.write(work / "history.om", merged.values())
     openmetrics.backfill(om, work / "data")
     config = work / "prometheus.yml"
