@@ -9,6 +9,11 @@ constant number of bad events per interval: a 5-minute tile on 2-minute samples 
 extrapolates by 5/4, which is exact for a constant burst and only for one, so the incidents' bad events have
 an exact truth too. Baseline errors are kept below a burn rate of 1 in every single interval, so no tile
 outside the bursts can start an incident.
+
+Two maintenance windows exclude their minutes from the SLOs: a weekly one on appointment-scheduling (23:00
+to 03:00 local, so each opening is cut at midnight) during which a 5xx burst larger than the postmortem share
+happens, and a one-off one over every service during which billing has a 30-minute scrape gap. Their
+openings are worked out here from local dates, not through zarish_obs.maintenance.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -84,6 +90,16 @@ class Firing:
     end: int
 
 
+@dataclass(frozen=True)
+class Window:
+    """A maintenance window: its catalog entry, the services it covers and its openings [start, end)."""
+
+    name: str
+    services: tuple[str, ...]
+    spans: tuple[tuple[int, int], ...]
+    entry: dict[str, Any]
+
+
 @dataclass
 class Instance:
     service: str
@@ -111,6 +127,8 @@ class History:
     gap: tuple[str, int, int]  # service, [start, end): no samples of any of its series
     reset: tuple[str, int]  # instance name, time of the first sample after the restart
     marks: dict[str, int] = field(default_factory=dict)
+    windows: list[Window] = field(default_factory=list)
+    window_gap: tuple[str, int, int] | None = None  # a scrape gap inside a maintenance window: no gap at all
 
     # -- grid ---------------------------------------------------------------------------------------------
     @property
@@ -126,9 +144,34 @@ class History:
     def present(self, service: str) -> np.ndarray:
         t = self.times
         mask = np.ones(len(t), dtype=bool)
-        name, a, b = self.gap
-        if name == service:
-            mask &= ~((t >= a) & (t < b))
+        for name, a, b in (self.gap, self.window_gap):
+            if name == service:
+                mask &= ~((t >= a) & (t < b))
+        return mask
+
+    def maintenance(self, service: str, a: float, b: float) -> list[tuple[int, int]]:
+        """The merged maintenance minutes of the service in [a, b)."""
+        spans = sorted((max(x, int(a)), min(y, int(b))) for w in self.windows if service in w.services
+                       for x, y in w.spans if x < b and y > a)
+        out: list[tuple[int, int]] = []
+        for x, y in spans:
+            if out and x <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], y))
+            else:
+                out.append((x, y))
+        return out
+
+    def openings(self, service: str, a: float, b: float) -> list[tuple[str, int, int]]:
+        """Each window opening of the service that overlaps [a, b), cut to it, in time order."""
+        return sorted(((w.name, max(x, int(a)), min(y, int(b))) for w in self.windows if service in w.services
+                       for x, y in w.spans if x < b and y > a), key=lambda o: (o[1], o[0]))
+
+    def kept(self, service: str) -> np.ndarray:
+        """The intervals outside the service's maintenance (the ones its SLOs count)."""
+        starts = self.times[:-1]
+        mask = np.ones(len(starts), dtype=bool)
+        for x, y in self.maintenance(service, self.start, self.end):
+            mask &= ~((starts >= x) & (starts < y))
         return mask
 
     def of(self, service: str) -> list[Instance]:
@@ -139,21 +182,29 @@ class History:
         return list(SHAPES)
 
     # -- truth ----------------------------------------------------------------------------------------------
-    def _sum(self, arrays: list[np.ndarray], a: float, b: float) -> int:
+    def _sum(self, arrays: list[np.ndarray], a: float, b: float, keep: np.ndarray | None = None) -> int:
         ia, ib = self.index(a), self.index(b)
-        return int(sum(int(x[ia:ib].sum()) for x in arrays))
+        if keep is None:
+            return int(sum(int(x[ia:ib].sum()) for x in arrays))
+        return int(sum(int(x[ia:ib][keep[ia:ib]].sum()) for x in arrays))
 
-    def requests(self, service: str, a: float, b: float) -> int:
-        return self._sum([i.requests for i in self.of(service)], a, b)
+    def requests(self, service: str, a: float, b: float, slo: bool = False) -> int:
+        """Requests in [a, b); `slo`: only those outside the service's maintenance (what its SLOs count)."""
+        return self._sum([i.requests for i in self.of(service)], a, b, self.kept(service) if slo else None)
 
-    def bad(self, service: str, slo: str, a: float, b: float) -> int:
+    def bad(self, service: str, slo: str, a: float, b: float, skip_maintenance: bool = False) -> int:
         inst = self.of(service)
+        keep = self.kept(service) if skip_maintenance else None
         if slo == "availability":
             pattern = self.catalog.metrics.error_status_regex
             codes = [c for c in inst[0].status if _matches(pattern, c)]
-            return self._sum([i.status[c] for i in inst for c in codes], a, b)
+            return self._sum([i.status[c] for i in inst for c in codes], a, b, keep)
         thr = self.threshold(service)
-        return self._sum([i.requests - i.buckets[thr] for i in inst if i.buckets is not None], a, b)
+        return self._sum([i.requests - i.buckets[thr] for i in inst if i.buckets is not None], a, b, keep)
+
+    def in_maintenance(self, burst: Burst) -> bool:
+        return any(x <= burst.start and burst.end <= y for x, y in self.maintenance(burst.service, burst.start,
+                                                                                    burst.end))
 
     def threshold(self, service: str) -> float:
         svc = next(s for s in self.catalog.services if s.name == service)
@@ -171,11 +222,16 @@ class History:
         return None if math.isnan(v) else v
 
     def coverage(self, service: str, a: float, b: float) -> tuple[float, list[tuple[int, int]]]:
-        """Share of the minutes of [a, b) at whose end a sample lies within the coverage window, and the
-        stretches of uncovered minutes as (first minute's start, last minute's end)."""
+        """Share of the minutes of [a, b) outside the service's maintenance at whose end a sample lies within
+        the coverage window, and the stretches of uncovered minutes as (first minute's start, last minute's
+        end)."""
         window = coverage_window(self.catalog)
         sampled = self.times[self.present(service)]
         ends = np.arange(int(a) + MINUTE, int(b) + 1, MINUTE)
+        for x, y in self.maintenance(service, a, b):
+            ends = ends[(ends - MINUTE < x) | (ends > y)]
+        if not len(ends):
+            return 1.0, []
         pos = np.searchsorted(sampled, ends, side="right") - 1
         ok = (pos >= 0) & (ends - sampled[np.clip(pos, 0, None)] <= window)
         gaps: list[tuple[int, int]] = []
@@ -309,7 +365,7 @@ def pick_month(now: float, tz: tzinfo) -> tuple[str, int, int]:
         label = previous_month(start, tz)
 
 
-def catalog_text() -> str:
+def catalog_text(windows: Sequence[Window] = ()) -> str:
     data = yaml.safe_load(default_catalog_text())
     services = [s for s in data["services"] if s["name"] in SHAPES]
     for s in services:
@@ -322,18 +378,50 @@ def catalog_text() -> str:
     data["policy"] = {"release_freeze": True, "postmortem_budget_percent": 20, "escalate_after": 3,
                       "incident_min_budget_percent": 1, "incident_merge_gap": "15m",
                       "minimum_coverage_percent": 99}
+    if windows:
+        data["maintenance"] = [w.entry for w in windows]
     return "# The accuracy test's catalog: three services of the built-in one, 2-minute scrapes.\n" + \
         yaml.safe_dump(data, sort_keys=False)
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _windows(m0: int, tz: tzinfo, start: int, end: int) -> list[Window]:
+    """The weekly window on appointment-scheduling (from the weekday of the month's 7th, 23:00 to 03:00) and
+    the one-off window over every service (the 25th, 01:00 to 04:00)."""
+    seventh = datetime.fromtimestamp(local(7, 0, 0, m0, tz), tz).date()
+    weekly = []
+    day = datetime.fromtimestamp(start, tz).date() - timedelta(days=1)
+    while (opening := int(datetime(day.year, day.month, day.day, 23, tzinfo=tz).timestamp())) < end:
+        if day.weekday() == seventh.weekday():
+            weekly.append((opening, opening + 4 * HOUR))
+        day += timedelta(days=1)
+    one_off = (local(25, 1, 0, m0, tz), local(25, 4, 0, m0, tz))
+
+    def text(at: int) -> str:
+        return datetime.fromtimestamp(at, tz).strftime("%Y-%m-%dT%H:%M")
+
+    return [
+        Window("weekly-patch", ("appointment-scheduling",), tuple(weekly),
+               {"name": "weekly-patch", "reason": "weekly OS patches of the scheduling nodes",
+                "services": ["appointment-scheduling"], "weekdays": [WEEKDAYS[seventh.weekday()]],
+                "from": "23:00", "to": "03:00"}),
+        Window("storage-migration", tuple(SHAPES), (one_off,),
+               {"name": "storage-migration", "reason": "storage migration of the whole cluster",
+                "start": text(one_off[0]), "end": text(one_off[1])}),
+    ]
+
+
 def build(now: float) -> History:
-    text = catalog_text()
-    catalog = parse_catalog(text, "<report accuracy catalog>")
-    tz = report_timezone(catalog)
+    tz = report_timezone(parse_catalog(catalog_text(), "<report accuracy catalog>"))
     label, m0, m1 = pick_month(now, tz)
     end = m1 + DAY
     start = min(m0 - 4 * DAY, end - 35 * DAY)  # at least 35 days, and every 30d SLO window of the month
     days_in_month = round((m1 - m0) / DAY)
+    windows = _windows(m0, tz, start, end)
+    text = catalog_text(windows)
+    catalog = parse_catalog(text, "<report accuracy catalog>")
 
     def at(day: int, hour: int, minute: int = 0) -> int:
         return local(day, hour, minute, m0, tz)
@@ -345,6 +433,8 @@ def build(now: float) -> History:
         "latency": at(18, 15), "latency_end": at(18, 16),
         "breach": at(5, 6), "breach_end": at(5, 18),
         "reset": at(10, 5, 18), "gap": at(22, 13), "gap_end": at(22, 15),
+        "in_window": at(8, 0, 30), "in_window_end": at(8, 3),
+        "window_gap": at(25, 2, 20), "window_gap_end": at(25, 2, 50),
     }
     bursts = [
         Burst("mid-month", "patient-registry", "availability", marks["mid"], marks["mid_end"], 300),
@@ -352,6 +442,9 @@ def build(now: float) -> History:
         Burst("next month 00:30", "patient-registry", "availability", marks["next_day"], marks["next_day_end"], 60),
         Burst("latency", "appointment-scheduling", "latency", marks["latency"], marks["latency_end"], 300),
         Burst("day-long breach", "billing", "availability", marks["breach"], marks["breach_end"], 20),
+        # inside the weekly window: more than the postmortem share, and no incident at all
+        Burst("in maintenance", "appointment-scheduling", "availability", marks["in_window"],
+              marks["in_window_end"], 450),
     ]
     page, ticket = SLO_BURN_ALERTS["availability"], SLO_BURN_ALERTS["latency"]
     firings = [
@@ -368,7 +461,7 @@ def build(now: float) -> History:
     ]
     history = History(catalog, text, tz, label, m0, m1, start, end, [], bursts, firings,
                       ("patient-registry", marks["gap"], marks["gap_end"]), ("patient-registry-1:9090", marks["reset"]),
-                      marks)
+                      marks, windows, ("billing", marks["window_gap"], marks["window_gap_end"]))
     history.instances = _traffic(history)
     return history
 
@@ -466,18 +559,24 @@ def expected(h: History, period: Period) -> dict[str, Any]:
                        "latency_p95_seconds": h.quantile(service, 0.95, d.start, d.end)} for d in period.days()],
             "slos": {},
         }
+        maintenance = h.maintenance(service, s, e)
+        minutes = (e - s - sum(y - x for x, y in maintenance)) / MINUTE
+        svc["maintenance"] = {"minutes": sum(y - x for x, y in maintenance) / MINUTE,
+                              "windows": h.openings(service, s, e)}
         incidents = []
         for kind, objective in slo_objectives(h.catalog, service).items():
             budget = 1 - objective / 100
-            total = h.requests(service, s, e)
-            bad = h.bad(service, kind, s, e)
+            total = h.requests(service, s, e, slo=True)
+            bad = h.bad(service, kind, s, e, skip_maintenance=True)
             allowed = total * budget
             consumed = bad / allowed
-            w0 = e - int(next(x for x in h.catalog.services if x.name == service).slo_items()[0][1].window_seconds)
-            wtotal, wbad = h.requests(service, max(w0, h.start), e), h.bad(service, kind, max(w0, h.start), e)
+            w0 = max(h.start, e - int(next(x for x in h.catalog.services if x.name == service)
+                                      .slo_items()[0][1].window_seconds))
+            wtotal, wbad = h.requests(service, w0, e, slo=True), h.bad(service, kind, w0, e, skip_maintenance=True)
             daily, so_far = [], 0
             for d in period.days():
-                dt, db = h.requests(service, d.start, d.end), h.bad(service, kind, d.start, d.end)
+                dt = h.requests(service, d.start, d.end, slo=True)
+                db = h.bad(service, kind, d.start, d.end, skip_maintenance=True)
                 so_far += db
                 daily.append({"date": d.date.isoformat(), "start": int(d.start), "end": int(d.end),
                               "good": dt - db, "bad": db, "total": dt, "sli": (dt - db) / dt,
@@ -487,15 +586,14 @@ def expected(h: History, period: Period) -> dict[str, Any]:
                 "events": {"good": total - bad, "bad": bad, "total": total},
                 "sli": (total - bad) / total,
                 "budget": {"allowed_bad_events": allowed, "consumed": consumed, "remaining": 1 - consumed,
-                           "allowed_minutes": budget * (e - s) / MINUTE,
-                           "consumed_minutes": consumed * budget * (e - s) / MINUTE},
+                           "allowed_minutes": budget * minutes, "consumed_minutes": consumed * budget * minutes},
                 "verdict": "met" if (total - bad) / total >= objective / 100 else "breached",
                 "window_budget_consumed": wbad / (wtotal * budget),
                 "daily": daily,
                 "worst_day": min(daily, key=lambda d: d["sli"])["date"],
             }
             for b in h.bursts:
-                if b.service == service and b.slo == kind and s <= b.start and b.end <= e:
+                if b.service == service and b.slo == kind and s <= b.start and b.end <= e and not h.in_maintenance(b):
                     bb = h.bad(service, kind, b.start, b.end)
                     incidents.append({"name": b.name, "slo": kind, "start": b.start, "end": b.end,
                                       "bad_events": bb, "budget_consumed": bb / allowed})
@@ -516,7 +614,7 @@ def _policy(h: History, period: Period, service: str, slos: dict[str, Any], inci
             rules["release_freeze"].append((kind, None))
         floor = p.incident_min_budget_percent / 100 * slo["budget"]["allowed_bad_events"]
         quarter = [b for b in h.bursts if b.slo == kind and b.service == service
-                   and period.quarter_start() <= b.start and b.end <= period.end
+                   and period.quarter_start() <= b.start and b.end <= period.end and not h.in_maintenance(b)
                    and h.bad(service, kind, b.start, b.end) >= floor]
         if len(quarter) >= p.escalate_after:
             rules["escalate"].append((kind, None))

@@ -3,8 +3,10 @@
 A real Prometheus holds 2-minute samples of three services from four days before the last complete month to
 a day after it: a counter reset, a 2-hour scrape gap, 5xx bursts at 23:30 local on the month's last day and
 00:30 on the next month's first, a mid-month burst above the postmortem share, a latency burst, a day-long
-burst that breaches, and the ALERTS series of each. Every figure must be within 0.1% of the truth computed
-from the generated events. Latency quantiles get no extra tolerance: the bucket increases over a month or a
+burst that breaches, and the ALERTS series of each; a weekly maintenance window on one service holding a 5xx
+burst above the postmortem share, and a one-off window over every service holding a scrape gap. Every figure
+must be within 0.1% of the truth computed from the generated events (those inside a service's maintenance
+left out of its SLO figures). Latency quantiles get no extra tolerance: the bucket increases over a month or a
 local day are exact on the sample grid, so histogram_quantile interpolates the very counts the truth does.
 """
 
@@ -211,6 +213,10 @@ def _figures(run: Run, f: Figures, label: str) -> None:
         got = service(report, name)
         where = f"{label} {name}"
         f.close(f"{where} request_count", got["request_count"], want["request_count"])
+        f.close(f"{where} maintenance.minutes", got["maintenance"]["minutes"], want["maintenance"]["minutes"])
+        f.equal(f"{where} maintenance.windows",
+                [(w["name"], ts(w["start"]), ts(w["end"])) for w in got["maintenance"]["windows"]],
+                want["maintenance"]["windows"])
         f.close(f"{where} coverage", got["coverage"], want["coverage"])
         f.close(f"{where} latency_p50_seconds", got["latency_p50_seconds"], want["latency_p50_seconds"])
         f.close(f"{where} latency_p95_seconds", got["latency_p95_seconds"], want["latency_p95_seconds"])
@@ -327,6 +333,8 @@ def test_peak_burn_of_each_incident_is_one_its_tiles_saw(served: Served) -> None
     h = served.history
     f = Figures()
     for b in h.bursts:
+        if h.in_maintenance(b):
+            continue
         run = served.runs["month"] if b.start < h.month_end else served.runs["next day"]
         got = [i for i in service(run.report, b.service)["incidents"] if i["slo"] == b.slo
                and abs(ts(i["start"]) - b.start) <= 300]
@@ -402,6 +410,37 @@ def test_the_scrape_gap_is_listed_and_its_events_still_count(served: Served) -> 
 
 @pytest.mark.real
 @pytest.mark.slow
+def test_maintenance_hides_its_burst_and_its_gap(served: Served) -> None:
+    """The burst inside the weekly window is in Prometheus (plain increase counts it) and in the report's
+    requests, but not in the SLO's bad events, nor an incident; the scrape gap inside the one-off window is
+    real but no gap of the report."""
+    h = served.history
+    run = served.runs["month"]
+    f = Figures()
+    [burst] = [b for b in h.bursts if h.in_maintenance(b)]
+    inside = h.bad(burst.service, burst.slo, burst.start, burst.end)
+    got = service(run.report, burst.service)
+    plain = served.plain["5xx"][burst.service]
+    f.close("plain increase(5xx) holds the burst", plain, h.bad(burst.service, burst.slo, run.period.start,
+                                                                 run.period.end))
+    f.close("the report's bad events are the plain 5xx less the window's", slo_of(got, burst.slo)["events"]["bad"],
+            h.bad(burst.service, burst.slo, run.period.start, run.period.end, skip_maintenance=True))
+    f.within("bad events left out", plain - slo_of(got, burst.slo)["events"]["bad"], inside,
+             plain, "at least the burst's")
+    f.equal("no incident during the window",
+            [i for i in got["incidents"] if ts(i["start"]) < burst.end and ts(i["end"]) > burst.start], [])
+    name, g0, g1 = h.window_gap or ("", 0, 0)
+    f.equal("the gap in the window is a real sample-less stretch",
+            bool(h.sampleless(name, run.period.start, run.period.end)), True)
+    f.equal("the gap in the window is no gap of the report", service(run.report, name)["gaps"], [])
+    f.equal("the report lists the window over the gap",
+            any(ts(w["start"]) <= g0 and g1 <= ts(w["end"]) for w in service(run.report, name)["maintenance"]
+                ["windows"]), True)
+    f.check("maintenance")
+
+
+@pytest.mark.real
+@pytest.mark.slow
 def test_alert_episodes_and_firing_minutes(served: Served) -> None:
     """Firing ALERTS only (the pending samples before each are not firing), cut to the period. Backfilled
     series have no stale markers, so an episode may run up to the 5-minute lookback past its last sample."""
@@ -457,3 +496,11 @@ def test_truth_is_internally_consistent(history: rh.History) -> None:
     assert truth["billing"]["slos"]["availability"]["verdict"] == "breached"
     assert truth["patient-registry"]["coverage"] > h.catalog.policy.minimum_coverage_percent / 100
     assert "next month 00:30" not in shares
+    [hidden] = [b for b in h.bursts if h.in_maintenance(b)]
+    assert hidden.name not in shares
+    allowed = truth[hidden.service]["slos"][hidden.slo]["budget"]["allowed_bad_events"]
+    assert h.bad(hidden.service, hidden.slo, hidden.start, hidden.end) / allowed > 0.2  # it would be a postmortem
+    for name, svc in truth.items():
+        assert svc["maintenance"]["minutes"] > 0, name
+        for kind, slo in svc["slos"].items():
+            assert slo["events"]["total"] < h.requests(name, period.start, period.end), (name, kind)

@@ -7,18 +7,20 @@ import itertools
 import json
 import math
 import random
-from datetime import date
+import re
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from zarish_obs import conventions, openmetrics, procs
-from zarish_obs.catalog import Catalog, Service
+from zarish_obs import conventions, maintenance, openmetrics, procs
+from zarish_obs.catalog import Catalog, MaintenanceWindow, Service
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.monitor.client import Sample, Series, Settings, chunks, merge_series
 from zarish_obs.monitor.compliance import build as b
 from zarish_obs.monitor.compliance import queries as q
+from zarish_obs.monitor.compliance import windows as maint
 from zarish_obs.monitor.compliance.period import Period, month, resolve
 from zarish_obs.monitor.compliance.run import run_report
 from zarish_obs.monitor.evaluate import rfc3339
@@ -299,6 +301,122 @@ def test_alerts_and_dr_alerts_are_split(default_catalog: Catalog, period: Period
     assert dr["manual"]["held_minutes"] == 3 and len(dr["manual"]["episodes"]) == 2
     assert dr["manual"]["alert_firing_minutes"] == 2
     assert dr["error_ratio"]["held_minutes"] == 0
+
+
+# -- maintenance windows -----------------------------------------------------------------------------------
+def _window(**fields: object) -> MaintenanceWindow:
+    return MaintenanceWindow.model_validate({"reason": "planned work", **fields})
+
+
+def _with_windows(cat: Catalog, *windows: MaintenanceWindow) -> Catalog:
+    return cat.model_copy(update={"maintenance": list(windows)})
+
+
+def _local(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=TZ).timestamp()
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_pieces_tile_each_services_maintenance_without_crossing_a_boundary(default_catalog: Catalog,
+                                                                            seed: int) -> None:
+    """Random one-off and weekly windows over random services: for every service the pieces that name it
+    are exactly its merged maintenance from the longest SLO window's start to the period's end, the pieces
+    are disjoint, and none crosses the period's start, a local midnight or an SLO window's start."""
+    rng = random.Random(seed)
+    cat = _catalog(default_catalog, 5)
+    names = [s.name for s in cat.services]
+    windows = []
+    for i in range(rng.randrange(1, 6)):
+        chosen = rng.sample(names, rng.randrange(1, 6))
+        services = None if len(chosen) == 5 and rng.random() < 0.5 else chosen
+        if rng.random() < 0.5:
+            day, hour = rng.randrange(1, 31), rng.randrange(0, 22)
+            length = rng.randrange(1, 40) * 60 * 60 // 4
+            start = f"2026-11-{day:02d}T{hour:02d}:{rng.choice(['00', '15', '30'])}"
+            end = (datetime.fromisoformat(start) + timedelta(seconds=length)).isoformat(timespec="minutes")
+            windows.append(_window(name=f"w{i}", services=services, start=start, end=end))
+        else:
+            windows.append(_window(name=f"w{i}", services=services,
+                                   weekdays=rng.sample(["monday", "wednesday", "friday", "sunday"], 2),
+                                   **{"from": f"{rng.randrange(0, 24):02d}:00",
+                                      "to": f"{rng.randrange(0, 24):02d}:30"}))
+    cat = _with_windows(cat, *windows)
+    start, end = month("2026-11", TZ)
+    if rng.random() < 0.5:
+        start, end = start + rng.randrange(0, 20) * 86400 + 3600 * rng.randrange(0, 24), end - 3600
+    period = Period(start, end, TZ, "random")
+    spans = maint.covered(cat, "production", period)
+    pieces = maint.pieces(cat, period, spans)
+    since = min(period.start, period.end - maint.longest_window(cat))
+    for p1, p2 in itertools.pairwise(pieces):
+        assert p1.end <= p2.start
+    cuts = maint.cuts(cat, period)
+    assert all(not (p.start < c < p.end) for p in pieces for c in cuts)
+    for name in names:
+        mine = maintenance.merge([(p.start, p.end) for p in pieces if name in p.services])
+        assert mine == maint.clip(spans.get(name, []), since, period.end), name
+    assert len(pieces) <= 2 * len(maint.occurrences(cat, "production", since, period.end)) + len(cuts)
+
+
+def test_maintenance_is_left_out_of_every_slo_figure(default_catalog: Catalog, period: Period) -> None:
+    """A two-hour window on the 10th: its events come off the period's, the day's and the SLO window's figures,
+    its burning tiles are no incident, its minutes no gap and no budget minutes; a tile past it still burns."""
+    a, z = _local("2026-11-10T02:00"), _local("2026-11-10T04:00")
+    cat = _with_windows(_catalog(default_catalog, 2, objective=99.0),
+                        _window(name="patch", services=["svc-00"], start="2026-11-10T02:00", end="2026-11-10T04:00"))
+    ans = Answers(cat, period, 100000, 5000)
+    piece = f"{int(a)}-{int(z)}"
+    ans.a["maintenance_events:0"] = [
+        Sample(_labels(cat, "svc-00", slo="availability", report_part="total", report_piece=piece), 1000.0),
+        Sample(_labels(cat, "svc-00", slo="availability", report_part="bad", report_piece=piece), 100.0),
+    ]
+    ans.burn([a + 300, a + 600, z, z + 300], bad=5.0, total=100.0)
+    ans.a["coverage_edges"] = [Series(_labels(cat, "svc-00", report_part="down"), [(a + 1800 + 60, 1.0)]),
+                               Series(_labels(cat, "svc-00", report_part="up"), [(z + 600 + 60, 1.0)])]
+    report = ans.build()
+    entry = report["services"][0]
+    assert entry["maintenance"] == {"minutes": 120, "windows": [{"name": "patch", "start": rfc3339(a),
+                                                                 "end": rfc3339(z)}]}
+    slo = entry["slos"][0]
+    assert slo["events"] == {"total": 99000.0, "bad": 4900.0, "good": 94100.0}
+    assert slo["sli"] == pytest.approx(94100 / 99000)
+    assert slo["budget"]["allowed_bad_events"] == pytest.approx(990.0)
+    assert slo["budget"]["allowed_minutes"] == pytest.approx(0.01 * (30 * 1440 - 120))
+    assert slo["budget"]["consumed_minutes"] == pytest.approx(slo["budget"]["consumed"] * 0.01 * (30 * 1440 - 120))
+    assert slo["window_budget_consumed"] == pytest.approx(4900 / (99000 * 0.01))
+    day = next(d for d in slo["daily"] if d["date"] == "2026-11-10")
+    other = next(d for d in slo["daily"] if d["date"] == "2026-11-11")
+    assert (day["total"], day["bad"]) == pytest.approx((other["total"] - 1000, other["bad"] - 100))
+    assert sum(d["bad"] for d in slo["daily"]) == pytest.approx(slo["events"]["bad"])
+    # tiles a+300, a+600 and z have their middle inside the window; z+300 burns on its own (a blip)
+    assert entry["incidents"] == [] and slo["blips"]["count"] == 1
+    # the gap runs from 02:30 to 04:10: only its last ten minutes are outside the window
+    assert entry["gaps"] == [{"start": rfc3339(z), "end": rfc3339(z + 600), "minutes": 10}]
+    assert entry["coverage"] == pytest.approx(1 - 10 / (30 * 1440 - 120))
+    # the other service is not covered: its figures are the raw ones
+    untouched = report["services"][1]
+    assert untouched["maintenance"] == {"minutes": 0, "windows": []}
+
+
+def test_maintenance_queries_do_not_grow_with_the_services(default_catalog: Catalog, period: Period) -> None:
+    """A nightly window over every service and a weekly one over the first: the plan is the same for 3 and
+    30 services, one maintenance query per PIECES_PER_QUERY pieces, every range in it pinned with `@`."""
+    plans = {}
+    for n in (3, 30):
+        cat = _with_windows(_catalog(default_catalog, n),
+                            _window(name="nightly", schedule="30 23 * * *", duration="2h"),
+                            _window(name="weekly", services=["svc-00"], weekdays=["friday"],
+                                    **{"from": "10:00", "to": "12:00"}))
+        plans[n] = q.plan(cat, "production", period)
+        pieces = maint.pieces(cat, period, maint.covered(cat, "production", period))
+        named = sorted(k for k in plans[n] if k.startswith("maintenance_events"))
+        assert len(named) == math.ceil(len(pieces) / q.PIECES_PER_QUERY) > 1
+        for k in named:
+            expr = plans[n][k].expr
+            ranges = re.findall(r"\[(\d+)s\]( @ \d+)?", expr)
+            assert ranges and all(pinned for _, pinned in ranges)
+    assert sorted(plans[3]) == sorted(plans[30])
+    assert not any(k.startswith("maintenance") for k in q.plan(_catalog(default_catalog, 3), "production", period))
 
 
 # -- the real thing ----------------------------------------------------------------------------------------

@@ -129,6 +129,7 @@ def test_csv_rows_carry_the_json_numbers(report: dict[str, Any]) -> None:
         assert float(row["p95_seconds"]) == svc["latency_p95_seconds"]
         assert int(row["incidents"]) == sum(1 for i in svc["incidents"] if i["slo"] == slo["slo"])
         assert row["policy_verdict"] == svc["policy"]["verdict"]
+        assert float(row["maintenance_minutes"]) == svc["maintenance"]["minutes"]
 
 
 def test_csv_unmeasured_figures_are_empty_and_odd_names_survive(report: dict[str, Any]) -> None:
@@ -183,6 +184,39 @@ def test_markdown_table_cells_hold_any_name(report: dict[str, Any], name: str) -
     cells = re.split(r"(?<!\\)\|", row)[1:-1]
     assert len(cells) == 7
     assert _unescape_md(cells[0].strip()) == " ".join(name.split())
+
+
+def _section(text: str, service: str) -> str:
+    return text.split(f"\n## {service}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_maintenance_minutes_and_windows_are_shown_per_service(report: dict[str, Any], page: str) -> None:
+    """Markdown and HTML say each service's maintenance minutes; the windows are named with their local times."""
+    assert any(svc["maintenance"]["windows"] for svc in report["services"])
+    text = _unescape_md(formats.to_markdown(report))
+    p = parse(page)
+    tz = formats.report_tz(report)
+    for svc in report["services"]:
+        minutes = formats.count_text(svc["maintenance"]["minutes"])
+        line = next(x for x in _section(text, svc["service"]).splitlines() if x.startswith("- Maintenance:"))
+        assert line.startswith(f"- Maintenance: {minutes} min")
+        section = page.split(f'data-service="{svc["service"]}"><h2>', 1)[1].split("</section>", 1)[0]
+        assert f"<b>{minutes} min</b>" in section
+        for w in svc["maintenance"]["windows"][:5]:
+            opening = f"{w['name']}: {formats.local_time(w['start'], tz)} to {formats.local_time(w['end'], tz)}"
+            assert opening in line and opening in section
+        if not svc["maintenance"]["windows"]:
+            assert "(" not in line and 'class="maintenance"' not in section
+    assert any("Maintenance windows (local)" in t for t in p.texts)
+
+
+def test_reports_without_the_maintenance_field_still_render(report: dict[str, Any]) -> None:
+    old = copy.deepcopy(report)
+    for svc in old["services"]:
+        del svc["maintenance"]
+    assert "Maintenance: 0 min" in formats.to_markdown(old)
+    assert all(r["maintenance_minutes"] == 0 for r in formats.csv_rows(old))
+    assert "0 min" in html.to_html(old)
 
 
 # --- HTML --------------------------------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 Every figure that could not be measured is None, never NaN; ratios are 0..1. Budgets are shares of the
 period's allowed bad events (total x (1 - objective)); incidents are runs of burning 5-minute tiles merged
-across short pauses, and those that cost too little to discuss are counted as blips.
+across short pauses, and those that cost too little to discuss are counted as blips. Maintenance windows that
+exclude their minutes from the SLOs take their events out of every SLO figure (the raw increase less the
+increases over the window's pieces), their tiles out of the incidents, and their minutes out of the budget
+minutes and the coverage.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from zarish_obs.durations import parse_duration
 from zarish_obs.monitor.client import Sample, Series
 from zarish_obs.monitor.compliance import policy as budget_policy
 from zarish_obs.monitor.compliance import queries as q
+from zarish_obs.monitor.compliance import windows as maint
 from zarish_obs.monitor.compliance.period import MINUTE, Period
 from zarish_obs.monitor.evaluate import finite, rfc3339
 
@@ -87,6 +91,11 @@ class Answers:
 
     def key(self, labels: Mapping[str, str], *extra: str) -> tuple[str, ...]:
         return (labels.get(self.svc_label, ""), *(labels.get(e, "") for e in extra))
+
+    def prefixed(self, prefix: str) -> list[Sample]:
+        """Samples of the instant queries `prefix` and `prefix:<n>`."""
+        return [s for name in self.raw if name == prefix or name.startswith(prefix + ":")
+                for s in self.samples(name)]
 
     def values(self, name: str, *extra: str) -> dict[tuple[str, ...], float | None]:
         return {self.key(s.labels, *extra): finite(s.value) for s in self.samples(name)}
@@ -187,6 +196,31 @@ class _Data:
     daily_events: dict[tuple[str, ...], dict[float, float | None]]
     tiles: dict[tuple[str, str], dict[float, Tile]]
     quarter_tiles: dict[tuple[str, str], dict[float, Tile]]
+    spans: dict[str, list[maint.Interval]] = field(default_factory=dict)  # maintenance, per service
+    excluded: dict[tuple[str, ...], list[tuple[float, float, float]]] = field(default_factory=dict)
+
+    def less(self, value: float | None, key: tuple[str, ...], a: float, b: float) -> float | None:
+        """`value` (a raw increase over [a, b]) less the increases over the maintenance pieces inside it."""
+        if value is None:
+            return None
+        return value - sum(v for x, y, v in self.excluded.get(key, []) if a <= x and y <= b)
+
+    def outside(self, service: str, tiles: Iterable[Tile]) -> list[Tile]:
+        """The tiles whose middle lies outside the service's maintenance (the recording rules' rule)."""
+        spans = self.spans.get(service, [])
+        return [t for t in tiles if not maint.contains(spans, t.end - t.seconds / 2)]
+
+
+def _excluded(a: Answers) -> dict[tuple[str, ...], list[tuple[float, float, float]]]:
+    """Per (service, slo, part), each maintenance piece's (start, end, events)."""
+    out: dict[tuple[str, ...], list[tuple[float, float, float]]] = {}
+    for s in a.prefixed("maintenance_events"):
+        value = finite(s.value)
+        start, _, end = s.labels.get(q.PIECE_LABEL, "").partition("-")
+        if value is None or not start.isdigit() or not end.isdigit():
+            continue
+        out.setdefault(a.key(s.labels, q.SLO_LABEL, q.PART_LABEL), []).append((float(start), float(end), value))
+    return out
 
 
 def _tiles(a: Answers, name: str, tail: tuple[str, float, float] | None = None
@@ -219,25 +253,33 @@ def _slo(d: _Data, svc: Service, kind: str, slo: AvailabilitySLO, complete: bool
     """One SLO's figures, its incidents and its quarter's incidents."""
     budget = slo.error_budget
     policy = d.catalog.policy
-    total, bad = d.events.get((svc.name, kind, "total")), d.events.get((svc.name, kind, "bad"))
+    p = d.period
+    total_key, bad_key = (svc.name, kind, "total"), (svc.name, kind, "bad")
+    total, bad = d.events.get(total_key), d.events.get(bad_key)
     if total is not None and bad is None:
         bad = 0.0
+    total, bad = d.less(total, total_key, p.start, p.end), d.less(bad, bad_key, p.start, p.end)
+    if total is not None:
+        total = max(total, 0.0)
     if bad is not None and total is not None:
         bad = min(max(bad, 0.0), total)
     allowed = None if total is None else total * budget
     consumed = ratio(bad, allowed)
-    period_minutes = d.period.seconds / MINUTE
+    period_minutes = (p.seconds - maint.seconds_inside(d.spans.get(svc.name, []), p.start, p.end)) / MINUTE
     sli = None if total is None or bad is None or total <= 0 else (total - bad) / total
     verdict = INCOMPLETE if not complete else (BREACHED if sli is not None and 100 * sli < slo.objective
                                                - _TOLERANCE else MET)
 
     daily: list[dict[str, Any]] = []
     spent = 0.0
-    for day in d.period.days():
-        t = d.daily_events.get((svc.name, kind, "total"), {}).get(day.end)
-        b = d.daily_events.get((svc.name, kind, "bad"), {}).get(day.end)
+    for day in p.days():
+        t = d.daily_events.get(total_key, {}).get(day.end)
+        b = d.daily_events.get(bad_key, {}).get(day.end)
         if t is not None and b is None:
             b = 0.0
+        t, b = d.less(t, total_key, day.start, day.end), d.less(b, bad_key, day.start, day.end)
+        if t is not None:
+            t = max(t, 0.0)
         if t is not None and b is not None:
             b = min(max(b, 0.0), t)
         spent += b or 0.0
@@ -249,18 +291,24 @@ def _slo(d: _Data, svc: Service, kind: str, slo: AvailabilitySLO, complete: bool
     days_with_sli = [x for x in daily if x["sli"] is not None]
     worst = min(days_with_sli, key=lambda x: x["sli"]) if days_with_sli else None
 
-    w_total = d.window_events.get((svc.name, kind, "total"))
-    w_bad = d.window_events.get((svc.name, kind, "bad"))
+    w_total = d.window_events.get(total_key)
+    w_bad = d.window_events.get(bad_key)
     if w_total is not None and w_bad is None:
         w_bad = 0.0
+    w_start = p.end - slo.window_seconds
+    w_total, w_bad = d.less(w_total, total_key, w_start, p.end), d.less(w_bad, bad_key, w_start, p.end)
+    if w_total is not None and w_bad is not None:
+        w_total = max(w_total, 0.0)
+        w_bad = min(max(w_bad, 0.0), w_total)
     window_consumed = ratio(w_bad, None if w_total is None else w_total * budget)
 
     gap = parse_duration(policy.incident_merge_gap)
     threshold = None if allowed is None else allowed * policy.incident_min_budget_percent / 100
-    own = list(d.tiles.get((svc.name, kind), {}).values())
+    own = d.outside(svc.name, d.tiles.get((svc.name, kind), {}).values())
     stretches = merge_tiles(kind, own, gap)
     incidents, blips = split_blips(stretches, threshold)
-    quarter = merge_tiles(kind, [*d.quarter_tiles.get((svc.name, kind), {}).values(), *own], gap)
+    quarter = merge_tiles(kind, [*d.outside(svc.name, d.quarter_tiles.get((svc.name, kind), {}).values()), *own],
+                          gap)
     quarter_incidents, _ = split_blips(quarter, threshold)
 
     out = {
@@ -281,7 +329,10 @@ def _slo(d: _Data, svc: Service, kind: str, slo: AvailabilitySLO, complete: bool
 
 
 def _coverage(d: _Data) -> tuple[dict[str, tuple[float, list[dict[str, Any]]]], float | None]:
-    """Per service (coverage, gaps), and the end of the environment's first covered minute."""
+    """Per service (coverage, gaps), and the end of the environment's first covered minute. Minutes inside
+    the service's maintenance are no gaps (a patch restarts pods): coverage is the share of the minutes
+    outside it that had a sample. The first covered minute reads the raw gaps: a window does not make up
+    for data Prometheus never had."""
     a, p = d.a, d.period
     at_start = {k[0] for k, v in a.values("coverage_start").items() if v}
     edges: dict[str, list[tuple[float, str]]] = {}
@@ -292,13 +343,16 @@ def _coverage(d: _Data) -> tuple[dict[str, tuple[float, list[dict[str, Any]]]], 
     out: dict[str, tuple[float, list[dict[str, Any]]]] = {}
     first: float | None = None
     for svc in d.catalog.services:
-        stretches = gaps(svc.name in at_start, edges.get(svc.name, []), p.start, p.end)
+        raw = gaps(svc.name in at_start, edges.get(svc.name, []), p.start, p.end)
+        spans = d.spans.get(svc.name, [])
+        stretches = maint.subtract(raw, spans)
         missing = sum(b - a_ for a_, b in stretches) / MINUTE
-        out[svc.name] = (max(0.0, 1 - missing / minutes),
+        outside = minutes - maint.seconds_inside(spans, p.start, p.end) / MINUTE
+        out[svc.name] = (1.0 if outside <= 0 else max(0.0, 1 - missing / outside),
                          [{"start": rfc3339(a_), "end": rfc3339(b), "minutes": round((b - a_) / MINUTE)}
                           for a_, b in stretches])
-        if missing < minutes:
-            covered_from = p.start if not stretches or stretches[0][0] > p.start else stretches[0][1]
+        if sum(b - a_ for a_, b in raw) / MINUTE < minutes:
+            covered_from = p.start if not raw or raw[0][0] > p.start else raw[0][1]
             first = covered_from if first is None else min(first, covered_from)
     return out, first
 
@@ -330,9 +384,8 @@ def _alerts(d: _Data) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[f
 
 def _dr_triggers(d: _Data, alert_minutes: dict[str, list[float]]) -> list[dict[str, Any]]:
     held: dict[str, list[float]] = {}
-    for s in d.a.raw.get("dr") or []:
-        if isinstance(s, Series):
-            held.setdefault(s.labels.get(q.TRIGGER_LABEL, ""), []).extend(t for t, v in s.points if v is not None)
+    for s in d.a.series("dr"):
+        held.setdefault(s.labels.get(q.TRIGGER_LABEL, ""), []).extend(t for t, v in s.points if v is not None)
     return [{"trigger": trigger, "alert": alert, "held_minutes": len(set(held.get(trigger, []))),
              "episodes": episodes(held.get(trigger, [])),
              "alert_firing_minutes": len(set(alert_minutes.get(trigger, []))),
@@ -359,19 +412,32 @@ def _incident_source(d: _Data) -> str:
     when none had any, mixed otherwise."""
     a, p = d.a, d.period
     got = a.values("recorded", q.SLO_LABEL, q.PART_LABEL)
-    expected_tiles = p.seconds // q.TILE
     kinds: set[str] = set()
     for kind in conventions.slo_kinds(d.catalog):
         tiles = got.get(("", kind, "tiles")) or 0
         services = got.get(("", kind, "services")) or 0
-        wanted = sum(1 for s in d.catalog.services if any(k == kind for k, _ in s.slo_items()))
+        names = [s.name for s in d.catalog.services if any(k == kind for k, _ in s.slo_items())]
+        # the rules record no tile while every service of the kind is in maintenance (one tile of slack per
+        # window edge: where a window's edge falls between the subquery's steps)
+        everyone = maint.clip(maint.common(d.spans, names), p.start, p.end)
+        expected_tiles = (p.seconds - sum(b - a_ for a_, b in everyone)) // q.TILE - 2 * len(everyone)
         if tiles <= 0:
             kinds.add("raw")
-        elif tiles >= expected_tiles and services >= wanted:
+        elif tiles >= expected_tiles and services >= len(names):
             kinds.add("recorded")
         else:
             kinds.add("mixed")
     return _source(kinds)
+
+
+def _maintenance(catalog: Catalog, environment: str, period: Period) -> dict[str, list[dict[str, str]]]:
+    """Per service, the occurrences in the period of the windows that exclude its minutes from the SLOs."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for occ, names in maint.occurrences(catalog, environment, period.start, period.end):
+        for name in names:
+            out.setdefault(name, []).append({"name": occ.window, "start": rfc3339(occ.start),
+                                             "end": rfc3339(occ.end)})
+    return out
 
 
 def _sanitise(value: Any) -> Any:
@@ -392,9 +458,11 @@ def build(catalog: Catalog, environment: str, period: Period, answers: Mapping[s
     a = Answers(catalog, environment, answers)
     tiles, _ = _tiles(a, "tiles", ("tiles_tail", period.end, period.seconds % q.TILE))
     quarter_tiles, _ = _tiles(a, "quarter_tiles")
+    spans = maint.covered(catalog, environment, period)
     d = _Data(period, catalog, a, a.values("events", q.SLO_LABEL, q.PART_LABEL),
               a.values("window_events", q.SLO_LABEL, q.PART_LABEL),
-              a.points("daily_events", q.SLO_LABEL, q.PART_LABEL), tiles, quarter_tiles)
+              a.points("daily_events", q.SLO_LABEL, q.PART_LABEL), tiles, quarter_tiles, spans, _excluded(a))
+    windows = _maintenance(catalog, environment, period)
     coverage, first = _coverage(d)
     window = q.coverage_window(catalog)
     starts_before_data = first is None or first - period.start > window
@@ -423,7 +491,11 @@ def build(catalog: Catalog, environment: str, period: Period, answers: Mapping[s
         peak = peaks.get(svc.name)
         count = requests.get((svc.name,))
         services.append({
-            "service": svc.name, "coverage": cov, "gaps": svc_gaps, "request_count": count,
+            "service": svc.name, "coverage": cov, "gaps": svc_gaps,
+            "maintenance": {"minutes": maint.minutes(maint.seconds_inside(spans.get(svc.name, []), period.start,
+                                                                          period.end)),
+                            "windows": windows.get(svc.name, [])},
+            "request_count": count,
             "peak_request_rate": None if peak is None else peak[0],
             "peak_at": None if peak is None else rfc3339(peak[1]),
             "latency_p50_seconds": latency.get((svc.name, "p50")) if count else None,

@@ -10,6 +10,7 @@ figure is an empty cell; numbers as in the JSON, ratios 0..1, objectives in perc
 - ``verdict``: met | breached | incomplete
 - ``worst_day`` (local date), ``worst_day_sli``
 - ``coverage``, ``request_count``, ``p50_seconds``, ``p95_seconds``: the service's, repeated on each of its rows
+- ``maintenance_minutes``: the service's minutes in maintenance windows, left out of the SLO figures
 - ``incidents``: how many incidents of this SLO in the period
 - ``policy_verdict``: the service's error-budget policy verdict (ok | postmortem | escalate | release_freeze)
 """
@@ -33,7 +34,7 @@ FORMATS = ("json", "csv", "markdown", "html")
 CSV_COLUMNS = (
     "period_start", "period_end", "timezone", "service", "slo", "objective", "sli", "good", "bad", "total",
     "allowed_bad_events", "budget_consumed", "budget_remaining", "verdict", "worst_day", "worst_day_sli",
-    "coverage", "request_count", "p50_seconds", "p95_seconds", "incidents", "policy_verdict",
+    "coverage", "request_count", "p50_seconds", "p95_seconds", "incidents", "policy_verdict", "maintenance_minutes",
 )
 
 VERDICT_WORDS = {"met": "met", "breached": "breached", "incomplete": "incomplete (data missing)"}
@@ -99,6 +100,7 @@ def csv_rows(report: Report) -> list[dict[str, Any]]:
                 "p50_seconds": svc["latency_p50_seconds"], "p95_seconds": svc["latency_p95_seconds"],
                 "incidents": sum(1 for i in svc["incidents"] if i["slo"] == slo["slo"]),
                 "policy_verdict": svc["policy"]["verdict"],
+                "maintenance_minutes": maintenance_minutes(svc),
             })
     return rows
 
@@ -179,6 +181,22 @@ def count_text(value: float | None) -> str:
     if value is None:
         return "n/a"
     return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.1f}"
+
+
+def maintenance_minutes(svc: Mapping[str, Any]) -> float | int:
+    """The service's maintenance minutes; 0 in a report written before the field existed."""
+    return (svc.get("maintenance") or {}).get("minutes", 0)
+
+
+def maintenance_windows(svc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return (svc.get("maintenance") or {}).get("windows", [])
+
+
+def maintenance_lines(svc: Mapping[str, Any], tz: tzinfo, shown: int = 5) -> list[str]:
+    """The first `shown` window openings as "name: local start to end", then how many more there are."""
+    windows = maintenance_windows(svc)
+    lines = [f"{w['name']}: {local_time(w['start'], tz)} to {local_time(w['end'], tz)}" for w in windows[:shown]]
+    return lines + ([f"and {len(windows) - shown} more"] if len(windows) > shown else [])
 
 
 def period_lines(report: Report) -> tuple[str, str]:
@@ -278,7 +296,9 @@ def to_markdown(report: Report) -> str:
                 + (f" at {md(local_time(svc['peak_at'], tz))}" if svc.get("peak_at") else ""),
                 f"- Latency: p50 {md(seconds_text(svc['latency_p50_seconds']))}, "
                 f"p95 {md(seconds_text(svc['latency_p95_seconds']))}",
-                f"- Coverage: {md(percent(svc['coverage'], 2))}", ""]
+                f"- Coverage: {md(percent(svc['coverage'], 2))}",
+                f"- Maintenance: {md(count_text(maintenance_minutes(svc)))} min left out of the SLOs"
+                + (f" ({md('; '.join(maintenance_lines(svc, tz)))})" if maintenance_windows(svc) else ""), ""]
         for slo in svc["slos"]:
             worst = slo.get("worst_day")
             out.append(f"- {md(slo['slo'])}: SLI {md(sli_percent(slo['sli'], slo['objective']))} against "

@@ -21,6 +21,9 @@ from zarish_obs.monitor.compliance.formats import (
     duration_text,
     held,
     local_time,
+    maintenance_lines,
+    maintenance_minutes,
+    maintenance_windows,
     objective_text,
     percent,
     period_lines,
@@ -84,7 +87,7 @@ thead { display: table-header-group; }
 .bar i { display: block; height: 100%; background: var(--accent); }
 .bar.over i { background: var(--breached); }
 .service { break-before: auto; }
-.figures { display: grid; grid-template-columns: repeat(4, 1fr); gap: 8px; margin: 4px 0 10px; font-size: 13px; }
+.figures { display: grid; grid-template-columns: repeat(5, 1fr); gap: 8px; margin: 4px 0 10px; font-size: 13px; }
 .figures div { background: var(--soft); border-radius: 6px; padding: 6px 10px; }
 .figures b { display: block; font-size: 15px; }
 .figures span { color: var(--muted); font-size: 12px; }
@@ -99,6 +102,7 @@ ul.reasons { margin: 4px 0 12px; padding-left: 20px; font-size: 13px; }
 ul.reasons li { margin: 2px 0; }
 .policy-row { margin: 10px 0 4px; }
 .none { color: var(--muted); font-size: 13px; margin: 4px 0 12px; }
+.maintenance { color: var(--muted); font-size: 12px; margin: 0 0 10px; }
 .note { color: var(--muted); font-size: 12px; }
 .alert-box { border-left: 4px solid var(--breached); background: var(--breached-bg); padding: 8px 12px;
   border-radius: 4px; margin: 10px 0; font-size: 13px; }
@@ -264,10 +268,14 @@ def _service(svc: Mapping[str, Any], tz: Any, first_index: int) -> str:
                ("peak" + (f" at {local_time(svc['peak_at'], tz)}" if svc.get("peak_at") else ""), peak),
                ("latency p50 / p95", f"{seconds_text(svc['latency_p50_seconds'])} / "
                                      f"{seconds_text(svc['latency_p95_seconds'])}"),
-               ("scrape coverage", percent(svc["coverage"], 2))]
+               ("scrape coverage", percent(svc["coverage"], 2)),
+               ("maintenance, left out of the SLOs", f"{count_text(maintenance_minutes(svc))} min")]
     parts = [f'<section class="service" data-service="{e(svc["service"])}"><h2>{e(svc["service"])}</h2>',
              '<div class="figures">' + "".join(f"<div><b>{e(v)}</b><span>{e(k)}</span></div>" for k, v in figures)
              + "</div>"]
+    if maintenance_windows(svc):
+        parts.append('<p class="maintenance">Maintenance windows (local): '
+                     + "; ".join(e(line) for line in maintenance_lines(svc, tz)) + "</p>")
     parts += [_slo_block(svc, slo, first_index + i) for i, slo in enumerate(svc["slos"])]
     parts.append("<h3>Incidents</h3>")
     if svc["incidents"]:

@@ -1,8 +1,9 @@
 """Every query the compliance report sends, named; pure builders over zarish_obs.promql's building blocks.
 
-The plan's size depends on the period (day runs, chunks), never on the number of services: each signal is
-one expression grouped by (environment, service) for the whole environment, services sharing an objective
-grouped by regex matchers as `Signals` does. Answers stay bounded for a thousand services over a month:
+The plan's size depends on the period (day runs, chunks) and on its maintenance pieces (one instant query per
+PIECES_PER_QUERY of them), never on the number of services: each signal is one expression grouped by
+(environment, service) for the whole environment, services sharing an objective grouped by regex matchers
+as `Signals` does. Answers stay bounded for a thousand services over a month:
 series that would hold every minute of every service are filtered on the server (burning tiles only,
 coverage edges only, peak points only, firing alerts and held DR conditions only).
 """
@@ -18,6 +19,7 @@ from zarish_obs import conventions, promql
 from zarish_obs.catalog import Catalog, Service
 from zarish_obs.durations import parse_duration
 from zarish_obs.monitor.client import Instant, Range, chunks
+from zarish_obs.monitor.compliance import windows as maint
 from zarish_obs.monitor.compliance.period import DAY, MINUTE, Day, Period
 
 # Labels the report adds to tell the parts of one answer apart; never the catalog's own label names.
@@ -26,12 +28,17 @@ SOURCE_LABEL = "report_source"  # "raw" on series computed from the raw counters
 RAW = "raw"
 SLO_LABEL = conventions.SLO_LABEL
 TRIGGER_LABEL = conventions.DR_TRIGGER_LABEL
+PIECE_LABEL = "report_piece"  # "<start>-<end>" unix seconds of a maintenance piece (windows.Piece.label)
 TILE = conventions.TILE_SECONDS
 PEAK_PIECE = 7 * DAY  # the peak's subquery holds every minute of every service of one piece in memory
 # Burning tiles are asked for a few days at a time: a month of raw 5-minute tiles of 1,000 services in one
 # query outlasts Prometheus's default 2-minute query timeout.
 TILE_PIECE = 4 * DAY
+MINUTE_PIECE = 2 * DAY
 QUANTILES = {"p50": 0.5, "p95": 0.95}
+# Maintenance pieces per query: one term each (a few hundred characters per SLO kind), so a month of nightly
+# windows stays a couple of queries of a size every proxy accepts in a URL.
+PIECES_PER_QUERY = 16
 
 Spec = Instant | Range
 
@@ -74,6 +81,12 @@ def seconds(value: float) -> str:
 
 def _label(expr: str, name: str, value: str) -> str:
     return f'label_replace({expr}, "{name}", "{value}", "", "")'
+
+
+def at(expr: str, window: str, end: float) -> str:
+    """`expr`, whose every range selector is `[window]`, evaluated over the range ending at `end` (the `@`
+    modifier), whatever the query's own evaluation time."""
+    return expr.replace(f"[{window}]", f"[{window}] @ {int(end)}")
 
 
 def parts(named: dict[str, str | None]) -> str | None:
@@ -123,6 +136,18 @@ class Builder:
             if expr:
                 exprs.append(_label(expr, "report_window", window))
         return " or ".join(exprs) if exprs else None
+
+    def maintenance_events(self, pieces: Sequence[maint.Piece]) -> str | None:
+        """Total and bad events of every SLO over each maintenance piece, of the services it covers, labelled
+        report_piece=<start>-<end>: the report subtracts them from the figures whose range holds the piece."""
+        by_name = {s.name: s for s in self.catalog.services}
+        terms = []
+        for piece in pieces:
+            window = seconds(piece.end - piece.start)
+            expr = self.events(window, [by_name[n] for n in piece.services if n in by_name])
+            if expr:
+                terms.append(_label(at(expr, window, piece.end), PIECE_LABEL, piece.label))
+        return " or ".join(terms) if terms else None
 
     def requests(self, window: str) -> str:
         sel = promql.selector(self.catalog.metrics.requests_total, self.env)
@@ -222,7 +247,8 @@ class Builder:
 
 
 def plan(catalog: Catalog, environment: str, period: Period) -> dict[str, Spec]:
-    """Every query of one report, by name; the count depends on the period's days and length only."""
+    """Every query of one report, by name; the count depends on the period's days and length and on how many
+    maintenance pieces (window occurrences cut at day boundaries) fall in it, never on the services."""
     b = Builder(catalog, environment)
     start, end = period.start, period.end
     whole = seconds(period.seconds)
@@ -235,6 +261,10 @@ def plan(catalog: Catalog, environment: str, period: Period) -> dict[str, Spec]:
     add("events", b.events(whole), Instant("", end))
     add("window_events", b.window_events(), Instant("", end))
     add("requests", b.requests(whole), Instant("", end))
+    pieces = maint.pieces(catalog, period, maint.covered(catalog, environment, period))
+    for i in range(0, len(pieces), PIECES_PER_QUERY):
+        add(f"maintenance_events:{i // PIECES_PER_QUERY}", b.maintenance_events(pieces[i:i + PIECES_PER_QUERY]),
+            Instant("", end))
     add("latency", b.latency(whole), Instant("", end))
     for i, run in enumerate(day_runs(period)):
         window = seconds(run.window)
@@ -266,9 +296,10 @@ def plan(catalog: Catalog, environment: str, period: Period) -> dict[str, Spec]:
         piece_end = min(piece_start + PEAK_PIECE, end)
         add(f"peak:{i}", b.peak(piece_start, piece_end), Range("", piece_start, piece_end, MINUTE))
         piece_start, i = piece_end, i + 1
-    minutes = Range("", start + MINUTE, end, MINUTE)
     add("coverage_start", b.covered(), Instant("", start))
-    add("coverage_edges", b.coverage_edges(), minutes)
-    add("alerts", b.alerts(), minutes)
-    add("dr", b.dr_conditions(), minutes)
+    # Minute-step signals a couple of days at a time, as the tiles: each stays far inside the query timeout.
+    for i, (a, z) in enumerate(chunks(start + MINUTE, end, MINUTE, int(MINUTE_PIECE // MINUTE))):
+        add(f"coverage_edges:{i}", b.coverage_edges(), Range("", a, z, MINUTE))
+        add(f"alerts:{i}", b.alerts(), Range("", a, z, MINUTE))
+        add(f"dr:{i}", b.dr_conditions(), Range("", a, z, MINUTE))
     return out
