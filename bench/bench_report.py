@@ -18,17 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 import yaml
+from bench_monitor import median_time  # a sibling script: python puts the script's folder first on the path
 
 from zarish_obs import openmetrics, procs
 from zarish_obs.catalog import Catalog, default_catalog_text, parse_catalog
@@ -107,15 +106,6 @@ def tsdb(services: int, start: int, end: int) -> Path:
     print(f"  built the history for {services} services: {size / 2**20:.0f} MiB of OpenMetrics, "
           f"{time.perf_counter() - t:.0f}s", flush=True)
     return data
-
-
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def replay(url: str, queries: dict[str, object]) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.webhook import hook  # noqa: F401 (a fixture: webhook receiver for real Alertmanager tests)
 from zarish_obs import procs
 from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests.webhook import Hook
 from zarish_obs import procs, promtool
 from zarish_obs.alerts.alertmanager import EmailSettings, SlackSettings, build_alertmanager_config
 from zarish_obs.catalog import Catalog
@@ -38,55 +35,13 @@ def test_amtool_accepts_every_generated_config(tmp_path: Path, default_catalog: 
         assert "SUCCESS" in result.output and "2 inhibit rules" in result.output
 
 
-class _Hook:
-    """A webhook receiver on 127.0.0.1 that records every notification Alertmanager posts."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                hook.received.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def delivered(self) -> dict[str, set[str]]:
-        """Receiver -> names (alertname/service) of the alerts it got."""
-        out: dict[str, set[str]] = {}
-        for n in list(self.received):
-            for a in n["alerts"]:
-                out.setdefault(n["receiver"], set()).add(f"{a['labels']['alertname']}/{a['labels'].get('service', '')}")
-        return out
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def hook() -> Iterator[_Hook]:
-    h = _Hook()
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 def _alert(**labels: str) -> dict[str, Any]:
     return {"labels": labels, "annotations": {"summary": f"test {labels['alertname']}"}}
 
 
-def test_real_alertmanager_routes_and_inhibits(tmp_path: Path, default_catalog: Catalog, hook: _Hook) -> None:
+def test_real_alertmanager_routes_and_inhibits(tmp_path: Path, default_catalog: Catalog, hook: Hook) -> None:
     # Time-compressed so group_wait is a second; routing and inhibition are what is under test.
     cat = default_catalog.model_copy(update={"time_scale": 0.01})
     config = tmp_path / "alertmanager.yml"

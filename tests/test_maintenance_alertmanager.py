@@ -19,6 +19,7 @@ import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from tests.webhook import Hook
 from zarish_obs import maintenance, procs, promtool
 from zarish_obs.alerts import maintenance as am_maintenance
 from zarish_obs.alerts import silences
@@ -182,42 +183,6 @@ def test_amtool_accepts_configs_with_windows(tmp_path: Path) -> None:
 
 
 # -- a real Alertmanager -----------------------------------------------------------------------------------------
-class Hook:
-    """A webhook receiver on 127.0.0.1 that records the alerts Alertmanager delivers."""
-
-    def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                hook.alerts += body["alerts"]
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def services(self) -> set[str]:
-        return {a["labels"].get("service", a["labels"]["alertname"]) for a in list(self.alerts)}
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    h = Hook()
-    try:
-        yield h
-    finally:
-        h.close()
 
 
 def burn(service: str, environment: str = "production") -> dict[str, Any]:
