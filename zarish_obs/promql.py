@@ -137,36 +137,38 @@ class Signals:
     def _union(self, parts: list[str]) -> str:
         return " or ".join(f"({p})" for p in parts) if len(parts) > 1 else parts[0]
 
-    def slo_total(self, kind: str, services: Sequence[Service], window: str, matchers: Sequence[Matcher] = ()
-                  ) -> str | None:
-        """Total events of one SLO kind over `window`, per (environment, service), for all services."""
-        return self._slo_events(kind, services, window, matchers, bad=False)
+    def slo_total(self, kind: str, services: Sequence[Service], window: str, matchers: Sequence[Matcher] = (),
+                  at: float | None = None) -> str | None:
+        """Total events of one SLO kind over `window` (ending at `at` when given: the `@` modifier), per
+        (environment, service), for all services."""
+        return self._slo_events(kind, services, window, matchers, bad=False, at=at)
 
-    def slo_bad(self, kind: str, services: Sequence[Service], window: str, matchers: Sequence[Matcher] = ()
-                ) -> str | None:
-        """Bad events (5xx, or slower than the service's threshold) over `window`."""
-        return self._slo_events(kind, services, window, matchers, bad=True)
+    def slo_bad(self, kind: str, services: Sequence[Service], window: str, matchers: Sequence[Matcher] = (),
+                at: float | None = None) -> str | None:
+        """Bad events (5xx, or slower than the service's threshold) over `window` (ending at `at`)."""
+        return self._slo_events(kind, services, window, matchers, bad=True, at=at)
 
     def _slo_events(self, kind: str, services: Sequence[Service], window: str, matchers: Sequence[Matcher],
-                    bad: bool) -> str | None:
+                    bad: bool, at: float | None = None) -> str | None:
         g = self.group
+        rng = f"[{window}]" + ("" if at is None else f" @ {number(at)}")  # `@ t`: the range ending at t
         if kind == "availability":
             names = [s.name for s in services if s.slos.availability]
             if not names:
                 return None
             sel = [*matchers, self.services(names)] + ([self.errors()] if bad else [])
-            return f"sum{by(g)} (increase({selector(self.m.requests_total, sel)}[{window}]))"
+            return f"sum{by(g)} (increase({selector(self.m.requests_total, sel)}{rng}))"
         if kind != "latency":
             raise ValueError(f"unknown SLO kind {kind!r}")
         parts = []
         for threshold, names in self._latency_groups(services):
             sel = [*matchers, self.services(names)]
-            count = f"sum{by(g)} (increase({selector(self.m.latency_histogram + '_count', sel)}[{window}]))"
+            count = f"sum{by(g)} (increase({selector(self.m.latency_histogram + '_count', sel)}{rng}))"
             if not bad:
                 parts.append(count)
                 continue
             le = Matcher("le", le_regex(threshold), "=~")
-            good = f"sum{by(g)} (increase({selector(self.m.latency_histogram + '_bucket', [*sel, le])}[{window}]))"
+            good = f"sum{by(g)} (increase({selector(self.m.latency_histogram + '_bucket', [*sel, le])}{rng}))"
             parts.append(f"clamp_min({count} - {good}, 0)")
         return self._union(parts) if parts else None
 

@@ -83,12 +83,6 @@ def _label(expr: str, name: str, value: str) -> str:
     return f'label_replace({expr}, "{name}", "{value}", "", "")'
 
 
-def at(expr: str, window: str, end: float) -> str:
-    """`expr`, whose every range selector is `[window]`, evaluated over the range ending at `end` (the `@`
-    modifier), whatever the query's own evaluation time."""
-    return expr.replace(f"[{window}]", f"[{window}] @ {int(end)}")
-
-
 def parts(named: dict[str, str | None]) -> str | None:
     """Several expressions as one answer, each series labelled report_part=<name>."""
     tagged = [_label(expr, PART_LABEL, name) for name, expr in named.items() if expr]
@@ -115,12 +109,14 @@ class Builder:
         self.on_slo = f"on({', '.join([*self.group, SLO_LABEL])})"
 
     # -- events ------------------------------------------------------------------------------------------
-    def events(self, window: str, services: Sequence[Service] | None = None) -> str | None:
-        """Total and bad events of every SLO over `window`, per (environment, service, slo), raw counters."""
+    def events(self, window: str, services: Sequence[Service] | None = None, at: float | None = None
+               ) -> str | None:
+        """Total and bad events of every SLO over `window` (ending at `at` when given), per (environment,
+        service, slo), raw counters."""
         svcs = self.catalog.services if services is None else services
         return parts({
-            "total": _per_kind(self.catalog, lambda k: self.s.slo_total(k, svcs, window, self.env)),
-            "bad": _per_kind(self.catalog, lambda k: self.s.slo_bad(k, svcs, window, self.env)),
+            "total": _per_kind(self.catalog, lambda k: self.s.slo_total(k, svcs, window, self.env, at)),
+            "bad": _per_kind(self.catalog, lambda k: self.s.slo_bad(k, svcs, window, self.env, at)),
         })
 
     def window_events(self) -> str | None:
@@ -144,9 +140,9 @@ class Builder:
         terms = []
         for piece in pieces:
             window = seconds(piece.end - piece.start)
-            expr = self.events(window, [by_name[n] for n in piece.services if n in by_name])
+            expr = self.events(window, [by_name[n] for n in piece.services if n in by_name], at=piece.end)
             if expr:
-                terms.append(_label(at(expr, window, piece.end), PIECE_LABEL, piece.label))
+                terms.append(_label(expr, PIECE_LABEL, piece.label))
         return " or ".join(terms) if terms else None
 
     def requests(self, window: str) -> str:
