@@ -205,6 +205,19 @@ class _Data:
             return None
         return value - sum(v for x, y, v in self.excluded.get(key, []) if a <= x and y <= b)
 
+    def events_between(self, total: float | None, bad: float | None, keys: tuple[tuple[str, ...], ...],
+                       a: float, b: float) -> tuple[float | None, float | None]:
+        """(total, bad) raw increases over [a, b] less maintenance, kept consistent: no bad series with traffic
+        means no bad event, and 0 <= bad <= total despite extrapolation."""
+        if total is not None and bad is None:
+            bad = 0.0
+        total, bad = self.less(total, keys[0], a, b), self.less(bad, keys[1], a, b)
+        if total is not None:
+            total = max(total, 0.0)
+            if bad is not None:
+                bad = min(max(bad, 0.0), total)
+        return total, bad
+
     def outside(self, service: str, tiles: Iterable[Tile]) -> list[Tile]:
         """The tiles whose middle lies outside the service's maintenance (the recording rules' rule)."""
         spans = self.spans.get(service, [])
@@ -255,14 +268,8 @@ def _slo(d: _Data, svc: Service, kind: str, slo: AvailabilitySLO, complete: bool
     policy = d.catalog.policy
     p = d.period
     total_key, bad_key = (svc.name, kind, "total"), (svc.name, kind, "bad")
-    total, bad = d.events.get(total_key), d.events.get(bad_key)
-    if total is not None and bad is None:
-        bad = 0.0
-    total, bad = d.less(total, total_key, p.start, p.end), d.less(bad, bad_key, p.start, p.end)
-    if total is not None:
-        total = max(total, 0.0)
-    if bad is not None and total is not None:
-        bad = min(max(bad, 0.0), total)
+    keys = (total_key, bad_key)
+    total, bad = d.events_between(d.events.get(total_key), d.events.get(bad_key), keys, p.start, p.end)
     allowed = None if total is None else total * budget
     consumed = ratio(bad, allowed)
     period_minutes = (p.seconds - maint.seconds_inside(d.spans.get(svc.name, []), p.start, p.end)) / MINUTE
@@ -273,15 +280,8 @@ def _slo(d: _Data, svc: Service, kind: str, slo: AvailabilitySLO, complete: bool
     daily: list[dict[str, Any]] = []
     spent = 0.0
     for day in p.days():
-        t = d.daily_events.get(total_key, {}).get(day.end)
-        b = d.daily_events.get(bad_key, {}).get(day.end)
-        if t is not None and b is None:
-            b = 0.0
-        t, b = d.less(t, total_key, day.start, day.end), d.less(b, bad_key, day.start, day.end)
-        if t is not None:
-            t = max(t, 0.0)
-        if t is not None and b is not None:
-            b = min(max(b, 0.0), t)
+        t, b = d.events_between(d.daily_events.get(total_key, {}).get(day.end),
+                                d.daily_events.get(bad_key, {}).get(day.end), keys, day.start, day.end)
         spent += b or 0.0
         remaining = None if allowed is None or allowed <= 0 else 1 - spent / allowed
         daily.append({"date": _date(day.date), "start": rfc3339(day.start), "end": rfc3339(day.end),
@@ -291,15 +291,8 @@ def _slo(d: _Data, svc: Service, kind: str, slo: AvailabilitySLO, complete: bool
     days_with_sli = [x for x in daily if x["sli"] is not None]
     worst = min(days_with_sli, key=lambda x: x["sli"]) if days_with_sli else None
 
-    w_total = d.window_events.get(total_key)
-    w_bad = d.window_events.get(bad_key)
-    if w_total is not None and w_bad is None:
-        w_bad = 0.0
-    w_start = p.end - slo.window_seconds
-    w_total, w_bad = d.less(w_total, total_key, w_start, p.end), d.less(w_bad, bad_key, w_start, p.end)
-    if w_total is not None and w_bad is not None:
-        w_total = max(w_total, 0.0)
-        w_bad = min(max(w_bad, 0.0), w_total)
+    w_total, w_bad = d.events_between(d.window_events.get(total_key), d.window_events.get(bad_key), keys,
+                                      p.end - slo.window_seconds, p.end)
     window_consumed = ratio(w_bad, None if w_total is None else w_total * budget)
 
     gap = parse_duration(policy.incident_merge_gap)
