@@ -34,8 +34,11 @@ THRESHOLDS = (0.25, 0.5, 1.0, 2.5)
 PARALLEL = 4
 
 
-def bench_catalog(n: int) -> tuple[Catalog, str]:
+def bench_catalog(n: int, scrape_interval: str | None = None) -> tuple[Catalog, str]:
+    """The built-in catalog with `n` services (objectives and thresholds varied), and its YAML text."""
     data = yaml.safe_load(default_catalog_text())
+    if scrape_interval:
+        data["prometheus"] = {**(data.get("prometheus") or {}), "scrape_interval": scrape_interval}
     data["services"] = [{"name": f"svc-{i:04d}", "slos": {
         "availability": {"objective": 99.9 if i % 3 else 99.5, "window": "30d"},
         "latency": {"objective": 99.0, "threshold_seconds": THRESHOLDS[i % len(THRESHOLDS)], "window": "30d"}}}

@@ -26,29 +26,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-import yaml
-from bench_monitor import median_time  # a sibling script: python puts the script's folder first on the path
+from bench_monitor import (  # a sibling script: python puts the script's folder first on the path
+    THRESHOLDS,
+    bench_catalog,
+    median_time,
+)
 
 from zarish_obs import openmetrics, procs
-from zarish_obs.catalog import Catalog, default_catalog_text, parse_catalog
 
 CACHE = Path(__file__).resolve().parent.parent / ".bench-cache" / "report"
 STEP = 240
 DAYS = 31
 LEAD_DAYS = 2
-THRESHOLDS = (0.25, 0.5, 1.0, 2.5)
 PARALLEL = 4
-
-
-def bench_catalog(n: int) -> tuple[Catalog, str]:
-    data = yaml.safe_load(default_catalog_text())
-    data["prometheus"] = {**(data.get("prometheus") or {}), "scrape_interval": f"{STEP // 60}m"}
-    data["services"] = [{"name": f"svc-{i:04d}", "slos": {
-        "availability": {"objective": 99.9 if i % 3 else 99.5, "window": "30d"},
-        "latency": {"objective": 99.0, "threshold_seconds": THRESHOLDS[i % len(THRESHOLDS)], "window": "30d"}}}
-        for i in range(n)]
-    text = yaml.safe_dump(data, sort_keys=False)
-    return parse_catalog(text, f"<bench {n}>"), text
 
 
 def history_end(now: float) -> int:
@@ -143,7 +133,7 @@ def measure(n: int, start: int, end: int, now: float, repeat: int) -> tuple:
     from zarish_obs.monitor.compliance.run import run_report
 
     cached = tsdb(n, start, end)
-    cat, text = bench_catalog(n)
+    cat, text = bench_catalog(n, f"{STEP // 60}m")
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         work = Path(tmp)
         shutil.copytree(cached / "tsdb", work / "data")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +11,7 @@ import typer
 
 from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, err, new_app
 from zarish_obs.errors import ExitCode, OutputError, ZarishError
+from zarish_obs.monitor.schedule import ScheduleFormat
 
 app = new_app("monitor", "Check SLOs and DR triggers against Prometheus; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
 
@@ -95,11 +95,6 @@ def check(
             err(f"zarish-obs monitor: {line}")
     emit(report, fmt.value)
     raise typer.Exit(0 if exit_zero else report["exit_code"])
-
-
-class ScheduleFormat(str, Enum):
-    crontab = "crontab"
-    cronjob = "cronjob"
 
 
 @app.command("schedule")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from zarish_obs import __version__
@@ -18,6 +19,14 @@ from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.writers import configmap
+
+
+class ScheduleFormat(str, Enum):
+    """Where a scheduled job runs: a crontab line or a Kubernetes CronJob."""
+
+    crontab = "crontab"
+    cronjob = "cronjob"
+
 
 DEFAULT_IMAGE = f"ghcr.io/zarishsphere/zarish-obs:{__version__}"
 RUN_AS = 1000

@@ -13,6 +13,7 @@ import typer
 
 from zarish_obs.cliutil import CatalogOpt, catalog
 from zarish_obs.errors import ExitCode, ZarishError
+from zarish_obs.monitor.schedule import ScheduleFormat
 
 EXIT_HELP = (
     "Exit codes: 0 written and complete; 1 written but incomplete (Prometheus lacks data for part of the "
@@ -120,11 +121,6 @@ def report(
         print(f"zarish-obs report: incomplete: {result['data'].get('reason') or 'data missing for part of the period'}",
               file=sys.stderr)
     raise typer.Exit(ExitCode.OK if result["complete"] else ExitCode.FAILED)
-
-
-class ScheduleFormat(str, Enum):
-    crontab = "crontab"
-    cronjob = "cronjob"
 
 
 @app.command("schedule")
