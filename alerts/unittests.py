@@ -42,7 +42,7 @@ from zarish_obs.alerts.recording import recording_groups
 from zarish_obs.catalog import Catalog, Service
 from zarish_obs.durations import format_duration, parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
-from zarish_obs.promql import Matcher, selector
+from zarish_obs.promql import Matcher, firing_alerts, selector
 from zarish_obs.writers import to_yaml
 
 TESTS_DIR = "tests"
@@ -444,11 +444,11 @@ def targets_tests(catalog: Catalog) -> dict[str, Any]:
 
 def _page_alerts(catalog: Catalog, labels: dict[str, str]) -> str:
     m = catalog.metrics
-    matchers = [Matcher("alertname", promql_regex(conventions.SLO_BURN_ALERTS.values()), "=~"),
-                Matcher(conventions.SEVERITY_LABEL, "page"), Matcher("alertstate", "firing"),
-                Matcher(m.environment_label, labels[m.environment_label]),
-                Matcher(m.service_label, labels[m.service_label])]
-    return _series("ALERTS", {}) + "{" + ", ".join(x.render() for x in matchers) + "}"
+    return firing_alerts([Matcher(conventions.ALERT_NAME_LABEL, promql_regex(conventions.SLO_BURN_ALERTS.values()),
+                                  "=~"),
+                          Matcher(conventions.SEVERITY_LABEL, "page"),
+                          Matcher(m.environment_label, labels[m.environment_label]),
+                          Matcher(m.service_label, labels[m.service_label])])
 
 
 def promql_regex(values: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from zarish_obs import conventions
+from zarish_obs import conventions, promql
 from zarish_obs.catalog import AvailabilitySLO, Catalog, Service
 from zarish_obs.dashboards import common as c
 from zarish_obs.promql import Matcher, selector
@@ -41,8 +41,8 @@ def burn_rate(catalog: Catalog, svc: Service, kind: str, objective: Availability
 
 
 def firing_alerts(catalog: Catalog) -> str:
-    return selector("ALERTS", [Matcher("alertname", "|".join(conventions.slo_burn_alerts(catalog)), "=~"),
-                               Matcher("alertstate", "firing")])
+    burn = Matcher(conventions.ALERT_NAME_LABEL, "|".join(conventions.slo_burn_alerts(catalog)), "=~")
+    return promql.firing_alerts([burn])
 
 
 def burn_thresholds(catalog: Catalog, window: str) -> list[g.Threshold]:

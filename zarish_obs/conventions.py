@@ -312,6 +312,12 @@ TARGET_SERVICE_LABEL = "app"
 TARGET_ENVIRONMENT_LABEL = "environment"
 TARGET_UP = "up"  # Prometheus's own series per target: 1 when the last scrape succeeded, 0 when it failed
 
+# -- Prometheus's own alert series ------------------------------------------------------------------------
+ALERTS_SERIES = "ALERTS"  # one series per pending or firing alert, with the alert's labels
+ALERT_NAME_LABEL = "alertname"
+ALERT_STATE_LABEL = "alertstate"
+FIRING = "firing"
+
 
 # -- dashboards -----------------------------------------------------------------------------------------
 DASHBOARD_KINDS = ("overview", "slo", "dr")

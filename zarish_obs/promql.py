@@ -295,6 +295,12 @@ def dr_manual_trigger(catalog: Catalog) -> str:
 # -- the recovery point and the backups --------------------------------------------------------------------
 # The RPO is kept by replication to the DR region, the backups by their schedule: RPOBreached, BackupMissed,
 # the DR dashboard and the monitor read these.
+def firing_alerts(matchers: Sequence[Matcher] = ()) -> str:
+    """Prometheus's ALERTS series of the alerts firing now (not pending), narrowed by `matchers`."""
+    return selector(conventions.ALERTS_SERIES, [*matchers, Matcher(conventions.ALERT_STATE_LABEL,
+                                                                   conventions.FIRING)])
+
+
 def backup_age_seconds(catalog: Catalog) -> str:
     """Seconds since the newest successful backup finished; no series while no backup is recorded."""
     return f"time() - max({catalog.dr.backup.metric})"

@@ -225,9 +225,8 @@ class Builder:
 
     # -- alerts and DR -----------------------------------------------------------------------------------
     def alerts(self) -> str:
-        firing = promql.Matcher("alertstate", "firing")
-        mine = promql.selector("ALERTS", [firing, *self.env])
-        dr = promql.selector("ALERTS", [firing, promql.Matcher(TRIGGER_LABEL, "", "!=")])
+        mine = promql.firing_alerts(self.env)
+        dr = promql.firing_alerts([promql.Matcher(TRIGGER_LABEL, "", "!=")])
         return f"{mine} or {dr}"
 
     def dr_conditions(self) -> str:
