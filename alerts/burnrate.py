@@ -14,8 +14,9 @@ from typing import Any
 from zarish_obs import conventions, maintenance_promql, promql
 from zarish_obs.alerts import common
 from zarish_obs.alerts.recording import long_group
-from zarish_obs.catalog import Catalog
+from zarish_obs.catalog import Catalog, Service
 from zarish_obs.conventions import BurnTier, enabled_tiers, normalise
+from zarish_obs.durations import format_duration
 from zarish_obs.promql import Matcher, selector
 
 FAST_GROUP = "zarish-slo-alerts-fast"
@@ -95,19 +96,22 @@ def burn_expr(catalog: Catalog, group: ObjectiveGroup, tier: BurnTier) -> str:
 
 
 def burn_rule(catalog: Catalog, group: ObjectiveGroup, tier: BurnTier) -> dict[str, Any]:
-    alertname = conventions.SLO_BURN_ALERTS[group.kind]
+    alertname = conventions.burn_alert(group.kind)
     svc = common.label_ref(catalog.metrics.service_label)
     env = common.label_ref(catalog.metrics.environment_label)
     factor = common.number(tier.factor(group.window))
     objective = common.number(group.objective)
     summary = (f"{svc} ({env}): {group.kind} SLO is burning its error budget {factor}x too fast "
                f"({tier.long_window} and {tier.short_window} windows)")
+    ratio = conventions.is_ratio(group.kind)
+    events = f"{group.kind} events" if ratio else "requests"
+    what = "were bad (ratio SLI from the catalog's queries)" if ratio else WHAT[group.kind]
     description = (
-        f"More than {common.percent(group.threshold(tier))} of the requests of {svc} in {env} "
-        f"{WHAT[group.kind]} over both the last {tier.long_window} and the last {tier.short_window}: "
+        f"More than {common.percent(group.threshold(tier))} of the {events} of {svc} in {env} "
+        f"{what} over both the last {tier.long_window} and the last {tier.short_window}: "
         f"{factor} times the error budget of the {objective}% {group.kind} objective over {group.window}. "
         f"At this rate {common.percent(tier.budget_share)} of the {group.window} budget is spent within "
-        f"{tier.long_window}. The long window saw at least {catalog.alerting.min_events} requests.")
+        f"{tier.long_window}. The long window saw at least {catalog.alerting.min_events} {events}.")
     # objective and slo_window tell the rules of one tier apart (and tell people which objective burns).
     labels = {conventions.SEVERITY_LABEL: tier.severity, conventions.LONG_WINDOW_LABEL: tier.long_window,
               conventions.SHORT_WINDOW_LABEL: tier.short_window, conventions.OBJECTIVE_LABEL: objective,
@@ -118,36 +122,77 @@ def burn_rule(catalog: Catalog, group: ObjectiveGroup, tier: BurnTier) -> dict[s
                              common.annotations(catalog, alertname, "slo", summary, description))
 
 
-def absent_rules(catalog: Catalog) -> list[dict[str, Any]]:
-    """Per service with an SLO: its request metric vanished from the DR-watched environment.
+@dataclass(frozen=True)
+class AbsentWatch:
+    """The services of one severity that its SLOMetricsAbsent rule watches: through the request metric
+    (`http`), and through the total events of each of their ratio SLIs (`ratio`)."""
 
-    One rule per severity (critical services page, the others open a ticket): a union of `absent()`
-    terms, each yielding the service and environment labels of its own alert.
-    """
-    env = catalog.dr.error_ratio.environment
-    by_severity: dict[str, list[str]] = {}
-    for svc in catalog.services:
-        if svc.slo_items():
-            by_severity.setdefault("page" if svc.tier == "critical" else "ticket", []).append(svc.name)
-    rules = []
-    svc_ref = common.label_ref(catalog.metrics.service_label)
-    env_ref = common.label_ref(catalog.metrics.environment_label)
+    severity: str
+    http: tuple[Service, ...]
+    ratio: tuple[Service, ...]
+
+
+def absent_watches(catalog: Catalog) -> list[AbsentWatch]:
+    """Critical services page, the others open a ticket. A service with HTTP SLOs and ratio SLIs is in
+    both lists: its request metric and its ratio SLIs' metrics can vanish separately, and either way some
+    of its SLO alerts cannot fire."""
+    out = []
     for severity in ("page", "ticket"):
-        names = sorted(by_severity.get(severity, []))
-        if not names:
-            continue
-        expr = "\nor\n".join(promql.metric_absent(catalog, name, env) for name in names)
-        expr = maintenance_promql.unless_recorded_active(catalog, expr)
-        summary = f"{svc_ref} ({env_ref}): request metrics are missing, its SLOs cannot be evaluated"
+        of = sorted((s for s in catalog.services if ("page" if s.tier == "critical" else "ticket") == severity),
+                    key=lambda s: s.name)
+        http = tuple(s for s in of if s.slo_items() and s.http_slos)
+        ratio = tuple(s for s in of if s.slos.ratios)
+        if http or ratio:
+            out.append(AbsentWatch(severity, http, ratio))
+    return out
+
+
+def absent_annotations(catalog: Catalog, ratio: bool) -> dict[str, str]:
+    """What an SLOMetricsAbsent alert says: which request metric, or which ratio SLI's events, are missing."""
+    svc = common.label_ref(catalog.metrics.service_label)
+    env = common.label_ref(catalog.metrics.environment_label)
+    waited = catalog.alerting.metrics_absent_for
+    if ratio:
+        slo = common.label_ref(conventions.SLO_LABEL)
+        tile = format_duration(conventions.TILE_SECONDS)
+        summary = f"{svc} ({env}): the events of ratio SLI {slo} are missing, it cannot be evaluated"
         description = (
-            f"Prometheus has no {catalog.metrics.requests_total} series for {svc_ref} in {env_ref} for "
-            f"{catalog.alerting.metrics_absent_for}: the service is down, not scraped, or renamed its "
-            "metrics. Its SLO alerts cannot fire while this lasts.")
-        rules.append(common.alert_rule(
-            conventions.SLO_METRICS_ABSENT, expr, conventions.timings(catalog).metrics_absent_for,
-            {conventions.SEVERITY_LABEL: severity, **common.common_labels(catalog)},
-            common.annotations(catalog, conventions.SLO_METRICS_ABSENT, "overview", summary, description)))
-    return rules
+            f"The total_query of ratio SLI {slo} of {svc}, over its last {tile} in {env}, has returned no series "
+            f"for {waited}: the service is down, not scraped, or renamed or relabelled the metrics that query "
+            f"reads. Its {slo} SLO alerts cannot fire while this lasts.")
+    else:
+        summary = f"{svc} ({env}): request metrics are missing, its SLOs cannot be evaluated"
+        description = (
+            f"Prometheus has no {catalog.metrics.requests_total} series for {svc} in {env} for {waited}: the "
+            "service is down, not scraped, or renamed its metrics. Its SLO alerts cannot fire while this lasts.")
+    return common.annotations(catalog, conventions.SLO_METRICS_ABSENT, "overview", summary, description)
+
+
+def _by_slo_label(ratio: str, http: str) -> str:
+    """A template that reads `ratio` for an alert with an `slo` label (a ratio SLI's), `http` otherwise."""
+    if ratio == http:
+        return ratio
+    return f"{{{{ if $labels.{conventions.SLO_LABEL} }}}}{ratio}{{{{ else }}}}{http}{{{{ end }}}}"
+
+
+def absent_rule(catalog: Catalog, watch: AbsentWatch) -> dict[str, Any]:
+    """A union of `absent()` terms, each yielding the labels of its own alert: environment and service, and
+    for a ratio SLI its name in `slo`. One rule per severity (promtool reports two rules with one name and
+    the same labels as duplicates), so when it watches both kinds its texts choose by the `slo` label."""
+    env = catalog.dr.error_ratio.environment
+    terms = [promql.metric_absent(catalog, svc.name, env) for svc in watch.http]
+    terms += [t for svc in watch.ratio if (t := promql.ratio_metrics_absent(catalog, svc, env))]
+    expr = maintenance_promql.unless_recorded_active(catalog, "\nor\n".join(terms))
+    kinds = [absent_annotations(catalog, r) for r, svcs in ((False, watch.http), (True, watch.ratio)) if svcs]
+    annotations = kinds[0] if len(kinds) == 1 else {k: _by_slo_label(kinds[1][k], v) for k, v in kinds[0].items()}
+    return common.alert_rule(
+        conventions.SLO_METRICS_ABSENT, expr, conventions.timings(catalog).metrics_absent_for,
+        {conventions.SEVERITY_LABEL: watch.severity, **common.common_labels(catalog)}, annotations)
+
+
+def absent_rules(catalog: Catalog) -> list[dict[str, Any]]:
+    """Per watched service: its SLO metrics vanished from the DR-watched environment (see absent_watches)."""
+    return [absent_rule(catalog, w) for w in absent_watches(catalog)]
 
 
 def firing_rules(catalog: Catalog) -> list[tuple[ObjectiveGroup, BurnTier, dict[str, Any]]]:

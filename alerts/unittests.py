@@ -10,7 +10,8 @@ SLO file, one test group with three environments side by side (so the long tiers
   latency quantile series.
 - `low-traffic`: the same services, every request bad but fewer than `alerting.min_events` in total:
   the ratio is 100% and still nothing pages.
-A second, short group lets one service per severity vanish and checks `SLOMetricsAbsent`.
+A second, short group lets the first service per severity vanish and checks `SLOMetricsAbsent` (with ratio
+SLIs, also the first service per severity with ratio SLIs loses their counters).
 
 DR file: each trigger below its threshold, then above it from a known step, checked the step before
 `for:` expires and at expiry.
@@ -37,7 +38,7 @@ import re
 from typing import Any
 
 from zarish_obs import conventions, maintenance, maintenance_promql
-from zarish_obs.alerts import burnrate, common, dr, recovery, targets
+from zarish_obs.alerts import burnrate, common, dr, ratio_series, recovery, targets
 from zarish_obs.alerts.recording import recording_groups
 from zarish_obs.catalog import Catalog, Service
 from zarish_obs.durations import format_duration, parse_duration
@@ -123,6 +124,7 @@ class _Kind:
 
     def __init__(self, catalog: Catalog):
         m = catalog.metrics
+        self.catalog = catalog
         self.m = m
         self.err = _status(m.error_status_regex, ERROR_STATUSES, True)
         self.ok = _status(m.error_status_regex, OK_STATUSES, False)
@@ -132,6 +134,8 @@ class _Kind:
 
     def series(self, kind: str, env: str, svc: Service, per_step: float, bad_fraction: float, steps: int
                ) -> list[dict[str, str]]:
+        if conventions.is_ratio(kind):
+            return self._ratio(kind, env, svc, per_step, bad_fraction, steps)
         bad = per_step * bad_fraction
         good = per_step - bad
         base = self.labels(env, svc.name)
@@ -152,6 +156,65 @@ class _Kind:
         ]
 
 
+    def _ratio(self, kind: str, env: str, svc: Service, per_step: float, bad_fraction: float, steps: int
+               ) -> list[dict[str, str]]:
+        return [{"series": series, "values": _segments([(inc, steps)])}
+                for series, inc in self.ratio_counters(kind, env, svc, per_step, bad_fraction)]
+
+    def ratio_counters(self, kind: str, env: str, svc: Service, per_step: float, bad_fraction: float
+                       ) -> list[tuple[str, float]]:
+        """(series, increment per step) of the counters a ratio SLI's queries select (see ratio_series).
+        Queries over rate() count per second, so their counters grow a tile's seconds faster: the min_events
+        guard then reads as many events."""
+        ratio = svc.ratio(kind)
+        assert ratio is not None
+        plan = ratio_series.plan(self.catalog, ratio)
+        total = per_step * (conventions.TILE_SECONDS if plan.rate else 1)
+        bad = total * bad_fraction
+        field = "bad_query" if ratio.bad_query is not None else "good_query"
+        increments = plan.increments(total, bad if field == "bad_query" else total - bad, field)
+        out = []
+        for labels, inc in zip(plan.series, increments, strict=True):
+            named = dict(labels)
+            metric = named.pop("__name__")
+            out.append((_series(metric, {**named, self.m.environment_label: env}), inc))
+        return out
+
+
+def _untestable(catalog: Catalog, group: burnrate.ObjectiveGroup) -> str | None:
+    """Why the burn tests cannot simulate this objective group (a ratio SLI with queries too complex to
+    invert), or None."""
+    if not conventions.is_ratio(group.kind):
+        return None
+    svc = _service(catalog, group.services[0])
+    ratio = svc.ratio(group.kind)
+    return None if ratio is None else ratio_series.unsupported(catalog, svc, ratio)
+
+
+def _absent_untestable(catalog: Catalog) -> list[str]:
+    """Ratio SLIs watched by SLOMetricsAbsent whose counters cannot be simulated: without their series they
+    would be absent all along, so no SLOMetricsAbsent test can state which alerts fire."""
+    return [f"ratio SLI {r.name!r} ({svc.name}): {reason}"
+            for w in burnrate.absent_watches(catalog) for svc in w.ratio for r in svc.slos.ratios
+            if (reason := ratio_series.unsupported(catalog, svc, r))]
+
+
+def notes(catalog: Catalog) -> list[str]:
+    """One line per ratio SLI objective whose burn-rate alerts get no generated promtool test, and one when
+    SLOMetricsAbsent gets none."""
+    out = []
+    for g in burnrate.objective_groups(catalog):
+        reason = _untestable(catalog, g)
+        if reason:
+            out.append(f"note: ratio SLI {g.kind!r} ({', '.join(g.services)}): no generated promtool test of its "
+                       f"burn-rate alerts: {reason}; its rules are still checked by promtool check rules")
+    untestable = _absent_untestable(catalog)
+    if untestable:
+        out.append(f"note: no generated promtool test of {conventions.SLO_METRICS_ABSENT}: "
+                   f"{'; '.join(untestable)}; its rules are still checked by promtool check rules")
+    return out
+
+
 def _service(catalog: Catalog, name: str) -> Service:
     return next(s for s in catalog.services if s.name == name)
 
@@ -163,7 +226,7 @@ def _expected(rule: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
 
 
 def _burn_group(catalog: Catalog) -> dict[str, Any] | None:
-    rules = burnrate.firing_rules(catalog)
+    rules = [(g, t, r) for g, t, r in burnrate.firing_rules(catalog) if not _untestable(catalog, g)]
     if not rules:
         return None
     fors = {t.name: _seconds(conventions.timings(catalog).tier_for[t.name]) for _, t, _ in rules}
@@ -186,14 +249,14 @@ def _burn_group(catalog: Catalog) -> dict[str, Any] | None:
         if low_per_step:
             series += kind.series(g.kind, LOW_ENV, svc, low_per_step, 1.0, steps)
 
-    alertnames = sorted({conventions.SLO_BURN_ALERTS[g.kind] for g in reps})
+    alertnames = sorted({conventions.burn_alert(g.kind) for g in reps})
     times = sorted({FIRST_TILE + f for f in fors.values()} | {FIRST_TILE + f - step for f in fors.values()})
     alert_tests = []
     for t in times:
         for name in alertnames:
             exp = [_expected(rule, {**kind.labels(prod, reps[g].name), "slo": g.kind})
                    for g, tier, rule in rules
-                   if conventions.SLO_BURN_ALERTS[g.kind] == name and FIRST_TILE + fors[tier.name] <= t]
+                   if conventions.burn_alert(g.kind) == name and FIRST_TILE + fors[tier.name] <= t]
             alert_tests.append({"eval_time": _at(t), "alertname": name, "exp_alerts": exp})
 
     check = FIRST_TILE * 2
@@ -231,36 +294,59 @@ def _burn_group(catalog: Catalog) -> dict[str, Any] | None:
 
 
 def _absent_group(catalog: Catalog) -> dict[str, Any] | None:
-    rules = burnrate.absent_rules(catalog)
-    if not rules:
+    """The first service of each SLOMetricsAbsent rule loses its watched metrics, the others keep them.
+
+    A ratio SLI's 5-minute increase outlives its counters' last sample by a tile, and whether the range
+    includes its start (Prometheus 2) or not (3) moves that by a step: ratio counters stop a tile before the
+    request metrics, and the alerts are checked a step before `metrics_absent_for` has passed under either
+    reading and a step after (a step later than for the request metrics alone). With ratio SLIs, nothing
+    fires at the ratio counters' last sample either, `metrics_absent_for` after they started."""
+    watches = burnrate.absent_watches(catalog)
+    if not watches or _absent_untestable(catalog):
         return None
     wait = _seconds(conventions.timings(catalog).metrics_absent_for)
     step = _step(wait)
+    ratio = any(w.ratio for w in watches)
     vanish_step = max(1, 600 // step)  # data for 10 minutes, then a staleness marker
+    if ratio:  # ratio counters last `metrics_absent_for` (after the first step, which has one sample only)
+        vanish_step = max(vanish_step, -(-(wait + conventions.TILE_SECONDS - step) // step))
     gone = (vanish_step + 1) * step
     end = gone + wait
-    steps = end // step
+    last = end + step if ratio else end
+    ratio_stop = (gone + step - conventions.TILE_SECONDS) // step  # samples up to it, then a staleness marker
+    steps = last // step
     kind = _Kind(catalog)
     prod = catalog.dr.error_ratio.environment
     m = catalog.metrics
-    vanished: list[tuple[str, dict[str, Any]]] = []
+    gone_http = {w.http[0].name for w in watches if w.http}
+    gone_ratio = {w.ratio[0].name for w in watches if w.ratio}
     series = []
-    for rule in rules:
-        names = [s.name for s in catalog.services if s.slo_items()
-                 and ("page" if s.tier == "critical" else "ticket") == rule["labels"]["severity"]]
-        vanished.append((sorted(names)[0], rule))
-    gone_names = {n for n, _ in vanished}
     for svc in catalog.services:
-        if not svc.slo_items():
+        if not svc.slo_items() or not svc.http_slos:
             continue
         labels = {**kind.labels(prod, svc.name), m.status_label: kind.ok}
-        values = (f"{_segments([(10.0, vanish_step)])} stale" if svc.name in gone_names
+        values = (f"{_segments([(10.0, vanish_step)])} stale" if svc.name in gone_http
                   else _segments([(10.0, steps)]))
         series.append({"series": _series(m.requests_total, labels), "values": values})
-    tests = []
-    for t in (end - step, end):
-        exp = [_expected(rule, kind.labels(prod, name)) for name, rule in vanished] if t >= end else []
-        tests.append({"eval_time": _at(t), "alertname": conventions.SLO_METRICS_ABSENT, "exp_alerts": exp})
+    for svc in catalog.services:
+        for r in svc.slos.ratios:
+            for text, inc in kind.ratio_counters(r.name, prod, svc, 10.0, 0.0):
+                values = (f"{_segments([(inc, ratio_stop)])} stale" if svc.name in gone_ratio
+                          else _segments([(inc, steps)]))
+                series.append({"series": text, "values": values})
+    fired = []
+    for w in watches:
+        rule = burnrate.absent_rule(catalog, w)
+        if w.http:
+            said = {**rule, "annotations": burnrate.absent_annotations(catalog, ratio=False)}
+            fired.append(_expected(said, kind.labels(prod, w.http[0].name)))
+        if w.ratio:
+            said = {**rule, "annotations": burnrate.absent_annotations(catalog, ratio=True)}
+            fired += [_expected(said, {**kind.labels(prod, w.ratio[0].name), conventions.SLO_LABEL: r.name})
+                      for r in w.ratio[0].slos.ratios]
+    present = [ratio_stop * step] if ratio else []  # every ratio counter still there, for `for:` and more
+    tests = [{"eval_time": _at(t), "alertname": conventions.SLO_METRICS_ABSENT, "exp_alerts": fired if t >= end else []}
+             for t in (*present, end - step, last)]
     return {"name": "SLOMetricsAbsent fires metrics_absent_for after a service's metrics vanish",
             "interval": _at(step), "input_series": series, "alert_rule_test": tests}
 

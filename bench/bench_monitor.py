@@ -72,6 +72,10 @@ print(time.perf_counter() - t, os.waitstatus_to_exitcode(status), usage.ru_maxrs
 """
 
 
+STARTUP = ("from zarish_obs.stack.main import build_app; build_app(['monitor', 'check']); "
+           "import zarish_obs.monitor.check")
+
+
 def run_child(argv: list[str]) -> tuple[float, int, int]:
     """Wall seconds, exit code and peak RSS (KiB) of one run of `argv`."""
     out = subprocess.run([sys.executable, "-c", LAUNCHER, *argv], capture_output=True, text=True, check=True)
@@ -154,6 +158,11 @@ def main() -> None:
                                 for _ in range(args.repeat))
     print(f"interpreter start-up: bare python {bare * 1000:.0f} ms; python + zarish-obs CLI imports "
           f"({imports * 1000:.0f} ms, import zarish_obs.stack.main)")
+    floor = statistics.median(run_child([python, "-c", "import typer, requests"])[0] for _ in range(args.repeat))
+    startup = statistics.median(run_child([python, "-c", STARTUP])[0] for _ in range(args.repeat))
+    print(f"monitor check start-up (the root app with only `monitor` mounted, plus zarish_obs.monitor.check, all "
+          f"it imports before its first query): {startup * 1000:.0f} ms = {startup / floor:.2f}x "
+          f"`python -c 'import typer, requests'` ({floor * 1000:.0f} ms); goal at most 1.5x")
     print(f"parallel queries: {PARALLEL}; median of {args.repeat} runs; history {args.hours:g} h at 15 s plus 1 d "
           "of recorded 5m SLO increases\n")
     header = (f"{'services':>8} {'queries':>7} {'source':>8} {'load s':>7} {'check ms':>9} {'floor ms':>9} "

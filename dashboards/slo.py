@@ -9,12 +9,26 @@ from __future__ import annotations
 from grafanalib import core as g
 
 from zarish_obs import conventions, promql
-from zarish_obs.catalog import AvailabilitySLO, Catalog, Service
+from zarish_obs.catalog import AvailabilitySLO, Catalog, RatioSLO, Service
 from zarish_obs.dashboards import common as c
 from zarish_obs.promql import Matcher, selector
 
 TIER_COLOURS = {"ticket_slow": "yellow", "ticket_fast": "orange", "page_slow": "red", "page_fast": "dark-red"}
 KIND_TITLES = {"availability": "Availability", "latency": "Latency"}
+
+
+def kind_title(kind: str) -> str:
+    """Panel title of an SLO kind: a ratio SLI is titled by its own name."""
+    return KIND_TITLES.get(kind, kind)
+
+
+def _what(kind: str, objective: AvailabilitySLO) -> str:
+    if isinstance(objective, RatioSLO):
+        about = f" ({objective.description})" if objective.description else ""
+        return f"good {kind} events{about}, as the catalog's queries count them,"
+    if kind == "availability":
+        return "requests not answered with an error status"
+    return f"requests faster than {getattr(objective, 'threshold_seconds', 0):g}s"
 
 
 def _num(value: float) -> str:
@@ -59,10 +73,9 @@ def _tiers_text(catalog: Catalog, window: str) -> str:
 def _service_panels(catalog: Catalog, svc: Service, grid: c.Grid) -> list[g.Panel]:
     panels: list[g.Panel] = [grid.row(f"{svc.name} ({svc.tier})")]
     for kind, objective in svc.slo_items():
-        name = KIND_TITLES[kind]
+        name = kind_title(kind)
         target = round(objective.objective / 100, 10)
-        what = ("requests not answered with an error status" if kind == "availability" else
-                f"requests faster than {getattr(objective, 'threshold_seconds', 0):g}s")
+        what = _what(kind, objective)
         panels.append(c.stat(
             f"{name} SLI ({objective.window})", [c.target(sli(catalog, svc, kind, objective), kind, instant=True)],
             grid.place(4, 6), "percentunit", c.steps(c.RED, (target, c.GREEN)), decimals=3, text_mode="value",
@@ -73,8 +86,9 @@ def _service_panels(catalog: Catalog, svc: Service, grid: c.Grid) -> list[g.Pane
                                                    instant=True)],
             grid.place(4, 6), "percentunit", c.steps(c.RED, (0, c.ORANGE), (0.25, c.GREEN)), decimals=1,
             text_mode="value",
-            description=(f"Error budget ({objective.error_budget:.4%} of requests over {objective.window}) not yet "
-                         "spent; negative when the SLO is missed."),
+            description=(f"Error budget ({objective.error_budget:.4%} of "
+                         f"{'events' if isinstance(objective, RatioSLO) else 'requests'} over {objective.window}) "
+                         "not yet spent; negative when the SLO is missed."),
         ))
         queries = [(burn_rate(catalog, svc, kind, objective, w), w) for w in conventions.ALERT_WINDOWS]
         panels.append(c.timeseries(

@@ -200,7 +200,9 @@ def services_report(catalog: Catalog, environment: str, results: Results, source
     for svc in catalog.services:
         problems: list[str] = []
         found, rr = rate.get(svc.name)
-        if not found or rr is None:
+        # A service with only ratio SLIs need not expose the request metrics: their absence is no problem.
+        missing = svc.http_slos and (not found or rr is None)
+        if missing:
             problems.append(f"no request-rate series for {svc.name} in {environment}" if not rate.failed
                             else "request rate unknown (query failed)")
         _, er = eratio.get(svc.name)
@@ -217,7 +219,7 @@ def services_report(catalog: Catalog, environment: str, results: Results, source
             "slos": [_slo_report(svc, kind, o, ratios, events, catalog, source, problems)
                      for kind, o in svc.slo_items()],
         }
-        if not found or rr is None:
+        if missing:
             problems = [problems[0]]
         entry["status"] = _service_status(entry, problems)
         entry["problems"] = problems

@@ -12,6 +12,9 @@ import os
 import sys
 from typing import Any, TextIO
 
+from zarish_obs.conventions import SLO_KINDS
+
+_BUILT_IN = SLO_KINDS  # the SLO kinds with a column of their own; ratio SLIs share one
 _COLOURS = {"ok": "32", "warning": "33", "critical": "31;1", "unknown": "35"}
 
 
@@ -64,6 +67,9 @@ def render_table(report: dict[str, Any], colour: bool = False) -> str:
              f"({report['prometheus_url']}, long windows from {report['slo_source']} series, "
              f"{report.get('queries', '?')} queries)", ""]
     header = ["SERVICE", "STATUS", "REQ/S", "ERRORS", "P50", "P95", "AVAILABILITY (SLI%/OBJ%)", "LATENCY (SLI%/OBJ%)"]
+    ratios = any(s["slo"] not in _BUILT_IN for svc in report["services"] for s in svc["slos"])
+    if ratios:
+        header.append("RATIO SLIS (NAME SLI%/OBJ%)")
     maint = any(svc.get("maintenance") for svc in report["services"])
     if maint:
         header.append("MAINTENANCE")
@@ -73,6 +79,8 @@ def render_table(report: dict[str, Any], colour: bool = False) -> str:
         cells = [svc["service"], svc["status"].upper(), _num(svc["request_rate"]), _pct(svc["error_ratio"]),
                  _secs(svc["latency_p50_seconds"]), _secs(svc["latency_p95_seconds"]),
                  slos.get("availability", "-"), slos.get("latency", "-")]
+        if ratios:
+            cells.append("; ".join(f"{name} {cell}" for name, cell in slos.items() if name not in _BUILT_IN) or "-")
         rows.append(([*cells, _maint_cell(svc)] if maint else cells, svc["status"]))
     widths = [max(len(r[0][i]) for r in [(header, ""), *rows]) for i in range(len(header))]
 

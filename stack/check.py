@@ -36,7 +36,8 @@ CHECK_HELP = (
     "Generate everything for the catalog (Prometheus config, recording and alert rules with their promtool "
     "tests, Alertmanager config, Grafana dashboards) into a temporary directory or --out, and run every "
     "validator: promtool check config (on a copy with file_sd_configs for kubernetes_sd_configs, which "
-    "Debian's promtool lacks), promtool check rules, promtool test rules, amtool check-config and Grafana's "
+    "Debian's promtool lacks), promtool's parse of every ratio SLI query (exit 65 naming the catalog field), "
+    "promtool check rules, promtool test rules, amtool check-config and Grafana's "
     "dashboard schema. One line per check, then a summary. Exit codes: 0 every check passed, 1 some check "
     "failed, 65 bad catalog, 69 a validator binary (promtool, amtool) is missing, 73 --out cannot be written."
 )
@@ -127,6 +128,8 @@ def check_cmd(
     fmt: FormatOpt = TableOrJson.table,
 ) -> None:
     cat = catalog(path)
+    require_validators()
+    promtool.require_parsable_queries(cat, path)
     for line in warnings(cat):
         err(line)
     if out is None:

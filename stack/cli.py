@@ -59,6 +59,11 @@ def up_cmd(
                         ] = ScenarioName("healthy"),
     root: DirOpt = DEFAULT_DIR,
     time_scale: TimeScaleOpt = 1.0,
+    drill: Annotated[bool, typer.Option(
+        "--maintenance-drill", help="Add a one-off maintenance window over one service of the DR environment, "
+        "open for the stack's life (the `maintenance` scenario storms that service inside it). With a window, "
+        "the page tiers' long windows are summed from 5-minute tiles, so pages come at 5-minute boundaries.")
+    ] = False,
     fmt: FormatOpt = TableOrJson.table,
 ) -> None:
     """Start the stack in the background and print where everything listens."""
@@ -68,7 +73,7 @@ def up_cmd(
     if note:
         err(note)
     state = manager.up(cat, root, scenario.value, time_scale, str(path) if path else BUILT_IN_SOURCE,
-                       progress=lambda m: err(f"stack: {m}"))
+                       progress=lambda m: err(f"stack: {m}"), drill=drill)
     if fmt is TableOrJson.json:
         print(json.dumps({**state.to_json(), "scenario": scenario.value, "time_compressed": note is not None}))
         return

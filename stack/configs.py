@@ -9,13 +9,15 @@ timers of a time-compressed catalog).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from zarish_obs import conventions
-from zarish_obs.catalog import Catalog
+from zarish_obs.catalog import Catalog, MaintenanceWindow, Service
 from zarish_obs.durations import parse_duration
 from zarish_obs.scrape.config import Topology, build_prometheus_config
-from zarish_obs.stack.workload import pod_targets, probe_urls
+from zarish_obs.stack.workload import DRILL_WINDOW, pod_targets, probe_urls
 
 # How often Prometheus re-sends firing alerts (default 1m): short, so an Alertmanager that was down
 # hears about every firing alert within seconds of coming back.
@@ -35,6 +37,36 @@ def local_catalog(catalog: Catalog, time_scale: float) -> Catalog:
                                 "evaluation_interval": scaled(p.evaluation_interval),
                                 "scrape_timeout": scaled(p.scrape_timeout)})
     return cat.model_copy(update={"prometheus": prom})
+
+
+# The drill window opens before the stack's backfilled history begins and stays open for a week of running.
+DRILL_OPENS_BEFORE = 3600
+DRILL_LASTS = 7 * 86400
+
+
+def drill_service(catalog: Catalog) -> Service:
+    """The service the drill covers: the first standard-tier one (a critical service's page is the other
+    scenarios' story), else the first."""
+    return next((s for s in catalog.services if s.tier == "standard"), catalog.services[0])
+
+
+def with_drill_window(catalog: Catalog, now: float) -> Catalog:
+    """The catalog plus a one-off maintenance window over one service of the DR environment, open for the
+    stack's life: the `maintenance` scenario storms that service inside a planned window."""
+    if any(w.name == DRILL_WINDOW for w in catalog.maintenance):
+        raise ValueError(f"the catalog already has a maintenance window named {DRILL_WINDOW!r}, the name the "
+                         "stack's drill window takes")
+    zone = ZoneInfo(catalog.timezone)
+
+    def local(t: float) -> str:
+        return datetime.fromtimestamp(t, zone).strftime("%Y-%m-%dT%H:%M")
+
+    svc = drill_service(catalog)
+    window = MaintenanceWindow(
+        name=DRILL_WINDOW, reason=f"local stack maintenance drill: planned work on {svc.name}",
+        services=[svc.name], environments=[catalog.dr.error_ratio.environment],
+        start=local(now - DRILL_OPENS_BEFORE), end=local(now + DRILL_LASTS))
+    return catalog.model_copy(update={"maintenance": [*catalog.maintenance, window]})
 
 
 def compression_note(catalog: Catalog) -> str | None:

@@ -1,8 +1,9 @@
-"""`zarish-obs demo`: the whole loop on this machine, healthy and then failing over, in under 3 minutes.
+"""`zarish-obs demo`: the whole loop on this machine, healthy, planned maintenance and then failing over.
 
 Run `zarish-obs check --out OUT` in-process (generate everything for the catalog, then promtool,
-amtool and the dashboard schema), bring up the local stack time-compressed, show the monitor's
-verdict on healthy traffic, switch to an error storm, show the DR trigger firing in the monitor and
+amtool and the dashboard schema), bring up the local stack time-compressed with a maintenance drill
+window over one service, show the monitor's verdict on healthy traffic, storm that service inside
+its window (no SLO alert, no page, monitor OK), switch to an error storm, show the DR trigger firing in the monitor and
 `DRErrorRatioHigh` reaching the webhook receiver, and stop the stack whatever happens (failure,
 Ctrl-C, SIGTERM). Progress goes to stderr; the monitor tables, the storm's figures and the received
 alert go to stdout. Every figure says which window it is over: rate windows are not time-compressed,
@@ -27,7 +28,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zarish_obs import procs, promql
+from zarish_obs import conventions, procs, promql
 from zarish_obs.catalog import BUILT_IN_SOURCE, Catalog
 from zarish_obs.cliutil import CatalogOpt, catalog, err
 from zarish_obs.conventions import DR_ERROR_RATIO_HIGH, DR_TRIGGERS, timings
@@ -37,13 +38,14 @@ from zarish_obs.monitor.queries import golden_signals
 from zarish_obs.monitor.report import render_table
 from zarish_obs.stack import check, configs, manager, scenarios
 from zarish_obs.stack.layout import DEFAULT_DIR
-from zarish_obs.stack.observe import MonitorRun, instant, monitor_check, received, wait_until
+from zarish_obs.stack.observe import MonitorRun, instant, monitor_check, prometheus_alerts, received, wait_until
+from zarish_obs.stack.workload import DRILL_WINDOW
 
 DEMO_DIR = DEFAULT_DIR / "demo"
 DEMO_TIME_SCALE = 0.02
 DR_ALERT = DR_ERROR_RATIO_HIGH
 DR_TRIGGER = next(name for name, alert in DR_TRIGGERS.items() if alert == DR_ALERT)  # the monitor's name
-HEALTHY, STORM = "healthy", "error-storm"
+HEALTHY, STORM, MAINTENANCE = "healthy", "error-storm", "maintenance"
 
 
 @dataclass
@@ -195,7 +197,7 @@ def run_demo(catalog_path: Path | None, out: Path, root: Path, time_scale: float
     with sigterm_as_interrupt():
         try:
             state = manager.up(cat, root, HEALTHY, time_scale,
-                               str(catalog_path) if catalog_path else BUILT_IN_SOURCE)
+                               str(catalog_path) if catalog_path else BUILT_IN_SOURCE, drill=True)
             prom = state.url("prometheus")
             clock.say(f"stack up: Prometheus {prom}, Alertmanager {state.url('alertmanager')}, "
                       f"webhook receiver {state.url('receiver')}, {len(cat.services)} service exporters")
@@ -204,8 +206,9 @@ def run_demo(catalog_path: Path | None, out: Path, root: Path, time_scale: float
         finally:
             stopped = manager.down(root)
             clock.say(f"stack down: stopped {len(stopped)} process(es)")
-    clock.say(f"demo complete: healthy -> OK, error storm -> DR trigger fired, failover recommended, "
-              f"{DR_ALERT} delivered by Alertmanager, the storm in the compliance report ({out / 'report'})")
+    clock.say(f"demo complete: healthy -> OK, storm inside a maintenance window -> no page, error storm -> DR "
+              f"trigger fired, failover recommended, {DR_ALERT} delivered by Alertmanager, the storm in the "
+              f"compliance report with the window's minutes excluded ({out / 'report'})")
 
 
 def _play(catalog_file: str, prom: str, received_file: Path, root: Path, clock: Clock) -> None:
@@ -218,6 +221,8 @@ def _play(catalog_file: str, prom: str, received_file: Path, root: Path, clock: 
     if received(received_file):
         names = sorted({a["labels"].get("alertname", "?") for a in received(received_file)})
         raise ZarishError(f"demo: alerts fired on healthy traffic: {', '.join(names)}", ExitCode.FAILED)
+
+    maintenance_step(local, catalog_file, prom, received_file, root, clock)
 
     switched = time.time()
     manager.set_scenario(root, STORM)
@@ -240,6 +245,61 @@ def _play(catalog_file: str, prom: str, received_file: Path, root: Path, clock: 
     shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
     print(f"webhook receiver got: {DR_ALERT} {{{shown}}}\n  {summary}", flush=True)
     clock.say(f"{DR_ALERT} arrived at the webhook receiver ({received_file})")
+
+
+def _page_tier(local: Catalog) -> conventions.BurnTier | None:
+    """The first page tier: the one a storm trips first, through its short window."""
+    return next((t for t in conventions.enabled_tiers(local) if t.severity == "page"), None)
+
+
+def maintenance_step(local: Catalog, catalog_file: str, prom: str, received_file: Path, root: Path,
+                     clock: Clock) -> None:
+    """A storm on the service inside the drill window: its raw error ratio passes the page tier's short-window
+    threshold and stays there past the tier's `for:`, yet no SLO alert is pending or firing for it, nothing
+    reaches the receiver and the monitor does not count it (the report later lists the window's minutes).
+    The DR triggers still see its errors: in a catalog of few services they may fire, as they should."""
+    window = next(w for w in local.maintenance if w.name == DRILL_WINDOW)
+    env, name = (window.environments or [local.dr.error_ratio.environment])[0], (window.services or ["?"])[0]
+    objective = next((svc.slos.availability for svc in local.services if svc.name == name), None)
+    tier = _page_tier(local)
+    since = time.time()
+    manager.set_scenario(root, MAINTENANCE)
+    clock.say(f"scenario {MAINTENANCE}: {scenarios.get(MAINTENANCE).summary}; window {DRILL_WINDOW} covers "
+              f"{env}/{name} until {window.end} ({local.timezone})")
+    if objective is None or tier is None:
+        clock.say(f"{name} has no availability SLO or the catalog no page tier: nothing a window could mute")
+        return
+    s = promql.signals(local)
+    threshold = tier.factor(objective.window) * objective.error_budget
+    raw = s.error_ratio([s.env(env), s.service(name)], tier.short_window, group=())
+    clock.say(f"waiting for {name}'s raw error ratio over {tier.short_window} to pass the {tier.name} threshold "
+              f"({_pct(threshold)}) ...")
+    wait_until(lambda: _above(prom, raw, threshold), clock.allow(150), f"{name}'s raw error ratio above "
+               f"{_pct(threshold)}", interval=2)
+    held = parse_duration(timings(local).tier_for[tier.name]) + 3 * parse_duration(
+        local.prometheus.evaluation_interval)
+    clock.say(f"above it; holding {held:.0f}s (the tier's `for:` plus three evaluations) before looking for alerts")
+    time.sleep(clock.allow(held))
+    burn = set(conventions.slo_burn_alerts(local))
+    pending = [a["labels"] for a in prometheus_alerts(prom, state=None)
+               if a["labels"].get("alertname") in burn and a["labels"].get(local.metrics.service_label) == name]
+    paged = [a for a in received(received_file, since=since - 1) if a["labels"].get("alertname") in burn]
+    run = monitor_check(catalog_file, prom)
+    entry = next((svc for svc in (run.report or {}).get("services", []) if svc.get("service") == name), {})
+    if pending or paged or not entry.get("maintenance") or entry.get("counts") is not False:
+        raise ZarishError(f"demo: the storm inside {DRILL_WINDOW} was not muted: SLO alerts {pending}, received "
+                          f"{[a['labels'].get('alertname') for a in paged]}, monitor {_verdict(run)}, "
+                          f"maintenance {entry.get('maintenance')}", ExitCode.FAILED)
+    print(f"maintenance window {DRILL_WINDOW}: {name}'s raw error ratio over {tier.short_window} is "
+          f"{_pct(_ratio(prom, raw, time.time()))} (page threshold {_pct(threshold)}), yet no SLO alert is pending "
+          f"or firing for it and none reached the receiver; monitor check: {_verdict(run)}, {name} in maintenance "
+          f"until {entry['maintenance'].get('until')}", flush=True)
+    clock.say(f"storm inside the window: no page, monitor {_verdict(run)}")
+
+
+def _above(prom: str, expr: str, threshold: float) -> bool | None:
+    value = _ratio(prom, expr, time.time())
+    return True if value is not None and value > threshold else None
 
 
 def write_report(catalog_file: str, prom: str, started_at: float, out: Path, clock: Clock) -> None:
@@ -274,11 +334,12 @@ def demo_cmd(
     root: Annotated[Path, typer.Option("--dir", "-d", help="State directory of the demo's stack.")] = DEMO_DIR,
     time_scale: Annotated[float, typer.Option("--time-scale", min=0.001, max=1.0,
                                               help="Time compression of the demo's stack.")] = DEMO_TIME_SCALE,
-    budget: Annotated[float, typer.Option("--budget", min=30, help="Give up after this many seconds.")] = 170,
+    budget: Annotated[float, typer.Option("--budget", min=30, help="Give up after this many seconds.")] = 260,
 ) -> None:
-    """Show the whole loop: `check` (generate and validate everything), run the local stack, healthy then an
-    error storm that ends in "fail over". Exit 0 when every step was seen, 1 when one was not (the stack is
-    stopped either way); needs the Debian prometheus, alertmanager, pushgateway and blackbox packages."""
+    """Show the whole loop: `check` (generate and validate everything), run the local stack, healthy, a storm
+    inside a planned maintenance window (no page), then an error storm that ends in "fail over". Exit 0 when
+    every step was seen, 1 when one was not (the stack is stopped either way); needs the Debian prometheus,
+    alertmanager, pushgateway and blackbox packages."""
     try:
         run_demo(path, out, root, time_scale, budget)
     except TimeoutError as exc:

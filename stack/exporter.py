@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zarish_obs.stack import httpd
-from zarish_obs.stack.scenarios import SCENARIOS, Scenario, ScenarioFile
+from zarish_obs.stack.scenarios import MAINTENANCE_DRILL, SCENARIOS, Scenario, ScenarioFile
 
 OK_WEIGHTS = {"200": 0.90, "201": 0.05, "204": 0.02, "304": 0.01, "404": 0.02}
 ERROR_WEIGHTS = {"500": 0.6, "503": 0.3, "502": 0.05, "504": 0.05}
@@ -63,6 +63,11 @@ class PodTraffic:
         self.last = time.time() if started is None else started
         self.lock = threading.Lock()
 
+    def _affected(self, scenario: Scenario) -> bool:
+        if scenario.target == MAINTENANCE_DRILL:
+            return bool(self.pod.get("drill"))
+        return bool(self.pod["affected"])
+
     def _error_fraction(self, scenario: Scenario) -> float:
         if scenario.error_fraction is None:
             return HEALTHY_ERROR_SHARE * self.pod["error_budget"]
@@ -78,7 +83,7 @@ class PodTraffic:
                 return
             self.last = now
             n = self.pod["rate"] * elapsed * random.uniform(0.9, 1.1)
-            if not self.pod["affected"]:
+            if not self._affected(scenario):
                 scenario = SCENARIOS["healthy"]
             bad = self._error_fraction(scenario)
             for code, share in self.ok.items():

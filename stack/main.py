@@ -6,6 +6,7 @@ the core and the components never import it.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from typing import Annotated
@@ -14,31 +15,29 @@ import click
 import typer
 
 from zarish_obs import __version__
-from zarish_obs.alerts.cli import app as alerts_app
-from zarish_obs.alerts.maintenance_cli import app as maintenance_app
-from zarish_obs.catalog_cli import app as catalog_app
 from zarish_obs.cliutil import err
-from zarish_obs.dashboards.cli import app as dashboards_app
 from zarish_obs.errors import EXIT_CODES_HELP, ExitCode, ZarishError
-from zarish_obs.monitor.cli import app as monitor_app
-from zarish_obs.monitor.compliance.cli import app as report_app
-from zarish_obs.openslo_cli import app as openslo_app
-from zarish_obs.scrape.cli import app as scrape_app
-from zarish_obs.stack.check import register as register_check
-from zarish_obs.stack.cli import register as register_stack
 
-app = typer.Typer(
-    name="zarish-obs",
-    help="Observability provisioner and SLO/DR monitor for ZARISH HIS: Prometheus scrape config, alert "
-    "rules, Grafana dashboards and a cron-ready SLO/DR check, all from one service catalog.",
-    epilog=EXIT_CODES_HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+# Each command group's module and typer app, imported only when that group runs (or for the root's help), so a
+# cron-started `monitor check` does not pay for the dashboards, the report's charts or the stack.
+GROUPS: dict[str, tuple[str, str]] = {
+    "catalog": ("zarish_obs.catalog_cli", "app"),
+    "openslo": ("zarish_obs.openslo_cli", "app"),
+    "import": ("zarish_obs.sloth_cli", "app"),
+    "scrape": ("zarish_obs.scrape.cli", "app"),
+    "alerts": ("zarish_obs.alerts.cli", "app"),
+    "maintenance": ("zarish_obs.alerts.maintenance_cli", "app"),
+    "dashboards": ("zarish_obs.dashboards.cli", "app"),
+    "monitor": ("zarish_obs.monitor.cli", "app"),
+    "report": ("zarish_obs.monitor.compliance.cli", "app"),
+}
+# Top-level commands a top-layer module mounts with its `register(app)` function.
+REGISTERED: dict[str, str] = {"stack": "zarish_obs.stack.cli", "demo": "zarish_obs.stack.cli",
+                              "check": "zarish_obs.stack.check"}
+HELP = ("Observability provisioner and SLO/DR monitor for ZARISH HIS: Prometheus scrape config, alert rules, "
+        "Grafana dashboards and a cron-ready SLO/DR check, all from one service catalog.")
 
 
-@app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
@@ -52,25 +51,29 @@ def _root(
         raise typer.Exit(ExitCode.USAGE)
 
 
-
-
-app.add_typer(catalog_app, name="catalog")
-app.add_typer(openslo_app, name="openslo")
-app.add_typer(scrape_app, name="scrape")
-app.add_typer(alerts_app, name="alerts")
-app.add_typer(maintenance_app, name="maintenance")
-app.add_typer(dashboards_app, name="dashboards")
-app.add_typer(monitor_app, name="monitor")
-app.add_typer(report_app, name="report")
-register_stack(app)
-register_check(app)
+def build_app(args: list[str]) -> typer.Typer:
+    """The root app with the group the command line names mounted, or every group (root help, an unknown or
+    misspelt name: click then lists them all)."""
+    app = typer.Typer(name="zarish-obs", help=HELP, epilog=EXIT_CODES_HELP, no_args_is_help=True,
+                      add_completion=False, pretty_exceptions_enable=False)
+    app.callback(invoke_without_command=True)(_root)
+    first = next((a for a in args if not a.startswith("-")), None)
+    groups = [first] if first in GROUPS else [] if first in REGISTERED else list(GROUPS)
+    registered = [REGISTERED[first]] if first in REGISTERED else [] if first in GROUPS else list(
+        dict.fromkeys(REGISTERED.values()))
+    for name in groups:
+        module, attr = GROUPS[name]
+        app.add_typer(getattr(importlib.import_module(module), attr), name=name)
+    for module in registered:
+        importlib.import_module(module).register(app)
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: maps every failure to a documented exit code and a one-line message."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(build_app(args))
     try:
         rc = command.main(args=args, prog_name="zarish-obs", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:

@@ -136,9 +136,10 @@ def _stop(layout: Layout, state: StackState | None) -> list[str]:
 
 
 def up(catalog: Catalog, root: Path, scenario: str = "healthy", time_scale: float = 1.0,
-       catalog_source: str = BUILT_IN_SOURCE, progress: Progress = _quiet) -> StackState:
+       catalog_source: str = BUILT_IN_SOURCE, progress: Progress = _quiet, drill: bool = False) -> StackState:
     """Plan the stack from the catalog, write and validate its files, start its components in order and
-    backfill their history; refuses (exit 64) when a stack already runs in `root`."""
+    backfill their history; refuses (exit 64) when a stack already runs in `root`. `drill` adds the
+    maintenance drill window the `maintenance` scenario needs."""
     scenarios.get(scenario)
     layout = Layout(root)
     with layout.locked():
@@ -152,7 +153,7 @@ def up(catalog: Catalog, root: Path, scenario: str = "healthy", time_scale: floa
         if leftovers:
             progress(f"stopped {len(leftovers)} leftover process(es) of a crashed run: {', '.join(leftovers)}")
         plan = build_plan(catalog, time_scale, scenario, ports=procs.free_port, now=time.time(),
-                          catalog_source=catalog_source)
+                          catalog_source=catalog_source, drill=drill)
         layout.clear()
         _write(layout, plan)
         _validate(layout, plan)
@@ -247,6 +248,13 @@ def set_scenario(root: Path, name: str) -> str:
     scenarios.get(name)
     layout = Layout(root)
     require_state(layout)
+    try:
+        scenarios.require_targets(name, json.loads(layout.workload.read_text("utf-8")))
+    except OSError as exc:
+        raise ZarishError(f"cannot read the stack's workload description {layout.workload}: {exc.strerror}",
+                          ExitCode.UNAVAILABLE) from None
+    except ValueError as exc:
+        raise ZarishError(str(exc), ExitCode.USAGE) from None
     previous = json.loads(layout.scenario.read_text("utf-8"))["name"] if layout.scenario.exists() else "?"
     scenarios.write_scenario(layout.scenario, name)
     return previous

@@ -106,10 +106,15 @@ def _catalog_copy(catalog: Catalog, source: str, note: str | None) -> str:
 
 
 def build_plan(catalog: Catalog, time_scale: float, scenario: str, *, ports: Callable[[], int], now: float,
-               catalog_source: str = BUILT_IN_SOURCE) -> StackPlan:
+               catalog_source: str = BUILT_IN_SOURCE, drill: bool = False) -> StackPlan:
     """The whole stack for `catalog`, decided once. `ports` hands out free loopback ports (tests pass fixed
-    ones); `now` anchors the history window and the scenario file."""
+    ones); `now` anchors the history window, the scenario file and the maintenance drill window (`drill`)."""
     cat = configs.local_catalog(catalog, time_scale)
+    if drill:
+        try:
+            cat = configs.with_drill_window(cat, now)
+        except ValueError as exc:
+            raise ZarishError(f"stack up --maintenance-drill: {exc}", ExitCode.USAGE) from None
     note = configs.compression_note(cat)
     port = _port_source(ports)
     pod_ports = {key: port() for key in pod_keys(cat)}
@@ -120,6 +125,11 @@ def build_plan(catalog: Catalog, time_scale: float, scenario: str, *, ports: Cal
     window = history.window(now, cat.prometheus.scrape_interval)
     workload = workload_config(cat, pod_ports, kinds[INFRA].port, layout.SCENARIO, kinds["pushgateway"].url)
     workload["history"] = window
+    scenarios.get(scenario)  # an unknown name stays a ValueError, as for every other caller
+    try:
+        scenarios.require_targets(scenario, workload)
+    except ValueError as exc:
+        raise ZarishError(str(exc), ExitCode.USAGE) from None
 
     rules = {f"{layout.RULES}/{name}": text for name, text in sorted(rule_files(cat).items())}
     config_dir = PurePosixPath(layout.PROMETHEUS_YML).parent

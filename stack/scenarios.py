@@ -2,8 +2,9 @@
 
 Every number is relative to the catalog (a fraction of an error budget, a multiple of a latency
 threshold, of the replication-lag threshold or of the RPO), so a scenario means the same thing for
-any catalog. Only the DR environment (`dr.error_ratio.environment`, production by default) is
-affected; the other environments keep healthy traffic.
+any catalog. A scenario affects either the DR environment (`dr.error_ratio.environment`, production by
+default) or only the pods inside the stack's maintenance drill window (`stack up --maintenance-drill`); every
+other pod keeps healthy traffic.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+# Which pods a scenario affects (the workload description marks them).
+DR_ENVIRONMENT = "dr-environment"
+MAINTENANCE_DRILL = "maintenance-drill"
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,7 @@ class Scenario:
     # A fresh backup is young even for a time-compressed RPO; a stale one is older than the backup
     # schedule's interval plus grace (the workload description holds both ages).
     backup_stale: bool = False
+    target: str = DR_ENVIRONMENT
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
@@ -44,6 +51,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "budget burn)", latency_median_factor=2.0),
     Scenario("backup-stale", "the last successful backup is older than its schedule's interval plus grace "
              "(BackupMissed ticket; replication still keeps the RPO)", backup_stale=True),
+    Scenario("maintenance", "30% of the requests of the service inside the stack's maintenance drill window fail "
+             "(planned work): no budget burnt, no SLO page; the DR error-ratio trigger still counts them (a window "
+             "never hides a failover decision)", error_fraction=0.3, target=MAINTENANCE_DRILL),
 )}
 
 
@@ -56,6 +66,13 @@ def get(name: str) -> Scenario:
         return SCENARIOS[name]
     except KeyError:
         raise ValueError(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)}") from None
+
+
+def require_targets(name: str, workload: dict[str, Any]) -> None:
+    """A drill scenario needs a stack started with its window; without one it would storm nothing."""
+    if get(name).target == MAINTENANCE_DRILL and not any(p.get("drill") for p in workload.get("pods", [])):
+        raise ValueError(f"scenario {name} storms the service inside the stack's maintenance drill window, and "
+                         "this stack has none: start it with `zarish-obs stack up --maintenance-drill`")
 
 
 def scenario_text(name: str, since: float) -> str:

@@ -208,6 +208,8 @@ class History:
             if envs is not None and tr.environment not in envs:
                 continue
             for kind, _ in self.service(tr.service).slo_items():
+                if conventions.is_ratio(kind):
+                    continue  # a ratio SLI reads metrics of its own that this history does not render
                 labels = {m.environment_label: tr.environment, m.service_label: tr.service, "slo": kind}
                 pairs = [self.events(tr, kind, s - SLOT, s) for s in slots]
                 total_f.add(conventions.SLO_REQUESTS_5M, labels, [(s, p[1]) for s, p in zip(slots, pairs, strict=True)])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from zarish_obs import conventions
+from zarish_obs import conventions, maintenance
 from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import CatalogError
@@ -35,6 +35,8 @@ BACKUP_JOB = "zarish-backup"  # the job the backup pushes its success timestamp 
 # (never compressed), so the backup counts as missed.
 FRESH_BACKUP_RPO_SHARE = 0.1
 STALE_BACKUP_FACTOR = 2.0
+# The one-off maintenance window `stack up --maintenance-drill` adds; the `maintenance` scenario storms its pods.
+DRILL_WINDOW = "stack-drill"
 
 
 def exporter_name(service: str) -> str:
@@ -48,6 +50,15 @@ def pod_key(service: str, environment: str) -> str:
 def pod_keys(catalog: Catalog) -> list[str]:
     """Every (service, environment) pod of the workload, in catalog order."""
     return [pod_key(s.name, e.name) for s in catalog.services for e in catalog.environments]
+
+
+def drill_pods(catalog: Catalog) -> set[str]:
+    """The pods inside the maintenance drill window (none when the stack runs without one)."""
+    window = next((w for w in catalog.maintenance if w.name == DRILL_WINDOW), None)
+    if window is None:
+        return set()
+    return {pod_key(s.name, e.name) for s in catalog.services for e in catalog.environments
+            if maintenance.covers(catalog, window, s.name, e.name)}
 
 
 def status_codes(error_regex: str) -> tuple[list[str], list[str]]:
@@ -84,6 +95,7 @@ def workload_config(catalog: Catalog, ports: dict[str, int], infra_port: int, sc
     the directory of the file this config is written to."""
     ok, errors = status_codes(catalog.metrics.error_status_regex)
     dr_env = catalog.dr.error_ratio.environment
+    drill = drill_pods(catalog)
     pods = []
     for svc in catalog.services:
         availability = svc.slos.availability
@@ -95,6 +107,7 @@ def workload_config(catalog: Catalog, ports: dict[str, int], infra_port: int, sc
                 "error_budget": availability.error_budget if availability else DEFAULT_ERROR_BUDGET,
                 "latency_threshold": svc.slos.latency.threshold_seconds if svc.slos.latency else None,
                 "affected": env.name == dr_env,
+                "drill": pod_key(svc.name, env.name) in drill,
             })
     m = catalog.metrics
     return {

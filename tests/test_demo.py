@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,16 @@ from zarish_obs import promql
 from zarish_obs.catalog import load_catalog
 from zarish_obs.conventions import timings
 from zarish_obs.stack import configs, scenarios
-from zarish_obs.stack.demo import DEMO_TIME_SCALE, DR_TRIGGER, STORM
+from zarish_obs.stack.demo import DEMO_TIME_SCALE, DR_TRIGGER, MAINTENANCE, STORM
 from zarish_obs.stack.layout import Layout
 from zarish_obs.stack.observe import wait_until
+from zarish_obs.stack.workload import DRILL_WINDOW
 
 pytestmark = [pytest.mark.real, pytest.mark.slow]
+
+
+def _utc(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _processes_writing_under(root: Path) -> dict[int, str]:
@@ -51,7 +57,7 @@ def _storm_table(out: str) -> tuple[dict[str, float], str]:
     head = next(i for i, line in enumerate(lines) if line.startswith("SERVICE"))
     errors = {}
     for line in lines[head + 1:]:
-        if not line.strip():
+        if not line.strip() or line.startswith(" "):  # the rows end at a blank line or the indented problems
             break
         cells = line.split()
         errors[cells[0]] = float(cells[3].rstrip("%"))
@@ -61,7 +67,7 @@ def _storm_table(out: str) -> tuple[dict[str, float], str]:
 
 def test_demo_shows_the_whole_loop(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "GRAFANA_URL"}
-    proc = subprocess.run(_demo(tmp_path, "--budget", "170"), capture_output=True, text=True, timeout=200, env=env,
+    proc = subprocess.run(_demo(tmp_path, "--budget", "260"), capture_output=True, text=True, timeout=300, env=env,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     progress = proc.stderr
@@ -75,6 +81,14 @@ def test_demo_shows_the_whole_loop(tmp_path):
     assert "FAIL" not in progress
     assert progress.index("monitor check: ok") < progress.index("scenario error-storm")
     out = proc.stdout
+    # The storm inside the drill window comes between the healthy verdict and the error storm, and is muted.
+    assert progress.index("monitor check: ok") < progress.index(f"scenario {MAINTENANCE}:") < progress.index(
+        "scenario error-storm")
+    assert "storm inside the window: no page, monitor ok (exit 0)" in progress
+    muted = re.search(rf"maintenance window {DRILL_WINDOW}: (\S+)'s raw error ratio over \w+ is ([0-9.]+)% "
+                      r"\(page threshold ([0-9.]+)%\), yet no SLO alert", out)
+    assert muted, out[:2000]
+    assert muted[1] == configs.drill_service(load_catalog()).name and float(muted[2]) > float(muted[3])
     assert "VERDICT: OK (exit 0)" in out and "VERDICT: CRITICAL (exit 2)" in out
     assert out.index("VERDICT: OK") < out.index("VERDICT: CRITICAL")
     assert "FAILOVER RECOMMENDED" in out
@@ -93,10 +107,19 @@ def _report_holds_the_storm(out: Path, progress: str) -> None:
     assert "report of the stack's own history" in progress and str(out / "report.html") in progress
     report = json.loads((out / "report.json").read_text())
     assert report["complete"] is True and report["period"]["timezone"] == "Asia/Dhaka"
+    drill = configs.drill_service(load_catalog()).name
     storm = [svc for svc in report["services"]
              if any(s["slo"] == "availability" and s["verdict"] == "breached" for s in svc["slos"])]
-    assert len(storm) == len(report["services"])  # every production service took half its requests as 5xx
+    # Every production service took half its requests as 5xx; the one inside the drill window burnt nothing.
+    assert sorted(svc["service"] for svc in storm) == sorted(s["service"] for s in report["services"]
+                                                             if s["service"] != drill)
     assert all(svc["incidents"] and svc["policy"]["verdict"] != "ok" for svc in storm)
+    inside = next(svc for svc in report["services"] if svc["service"] == drill)
+    minutes = (_utc(report["period"]["end"]) - _utc(report["period"]["start"])) / 60
+    assert inside["maintenance"]["minutes"] == minutes
+    assert [w["name"] for w in inside["maintenance"]["windows"]] == [DRILL_WINDOW]
+    assert not inside["incidents"] and inside["policy"]["verdict"] == "ok"
+    assert all(slo["events"]["total"] == 0 for slo in inside["slos"])
     error_ratio = next(t for t in report["dr_triggers"] if t["trigger"] == DR_TRIGGER)
     assert error_ratio["held_minutes"] >= 1
     html = (out / "report.html").read_text()

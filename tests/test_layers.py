@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,19 @@ def test_bench_does_not_reach_into_the_tests() -> None:
            if module.split(".")[0] == "tests"]
     bad += [f"{p.relative_to(REPO)}: edits sys.path" for p in _sources("bench") if "sys.path" in p.read_text()]
     assert not bad, bad
+
+
+def test_monitor_check_imports_only_what_it_uses() -> None:
+    """The cron command's start-up: the root app mounts only the group named on the command line, so
+    `monitor check` loads neither the other components nor their heavy libraries (charts, schema, browser)."""
+    code = ("import sys; from zarish_obs.stack.main import build_app; build_app(['monitor', 'check']); "
+            "import zarish_obs.monitor.check; print('\\n'.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    unused = ("zarish_obs.alerts", "zarish_obs.dashboards", "zarish_obs.scrape", "zarish_obs.monitor.compliance",
+              "zarish_obs.openslo", "zarish_obs.sloth", "zarish_obs.stack.")
+    others = [m for m in loaded if m.startswith(unused) and m != "zarish_obs.stack.main"]
+    heavy = [m for m in ("matplotlib", "grafanalib", "jsonschema", "selenium") if m in loaded]
+    assert not others and not heavy, (others, heavy)
+    everything = subprocess.run([sys.executable, "-c", code.replace("['monitor', 'check']", "[]")],
+                                capture_output=True, text=True, check=True).stdout.split()
+    assert "zarish_obs.dashboards.cli" in everything  # the root help still lists every group

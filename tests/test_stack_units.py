@@ -16,10 +16,10 @@ import requests
 import yaml
 
 from tests.conftest import catalog_file
-from zarish_obs import conventions, procs, promtool
+from zarish_obs import conventions, maintenance, procs, promtool
 from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
 from zarish_obs.durations import parse_duration
-from zarish_obs.errors import CatalogError, ZarishError
+from zarish_obs.errors import CatalogError, ExitCode, ZarishError
 from zarish_obs.scrape.kubernetes import pod_relabel_configs
 from zarish_obs.stack import configs, history, layout, scenarios
 from zarish_obs.stack.exporter import Infra, PodTraffic
@@ -27,6 +27,7 @@ from zarish_obs.stack.layout import Component, Layout, StackState, cmdline_menti
 from zarish_obs.stack.observe import received
 from zarish_obs.stack.plan import START_ORDER, StackPlan, build_plan
 from zarish_obs.stack.workload import (
+    DRILL_WINDOW,
     buckets,
     pod_keys,
     pod_targets,
@@ -242,7 +243,7 @@ def test_scenario_file_is_reread_and_survives_garbage(tmp_path):
     with pytest.raises(ValueError, match="unknown scenario"):
         scenarios.get("meteor-strike")
     assert scenarios.names() == ["healthy", "error-storm", "replication-lag", "region-down", "slow",
-                                 "backup-stale"]
+                                 "backup-stale", "maintenance"]
 
 
 def test_time_compressed_catalog_is_labelled(default_catalog):
@@ -467,3 +468,56 @@ def test_plan_never_hands_out_a_port_twice(default_catalog):
     assert len(ports) == len(set(ports))
     with pytest.raises(ZarishError, match="no free loopback port"):
         build_plan(default_catalog, 1.0, "healthy", ports=lambda: 20000, now=NOW)
+
+
+def test_drill_window_covers_one_service_for_the_stacks_life_and_its_rules_pass_promtool(default_catalog, tmp_path):
+    plan = build_plan(default_catalog, 0.02, "maintenance", ports=itertools.count(20000).__next__, now=NOW,
+                      drill=True)
+    window = next(w for w in plan.catalog.maintenance if w.name == DRILL_WINDOW)
+    drill = configs.drill_service(default_catalog)
+    assert drill.tier == "standard"
+    assert (window.services, window.environments, window.exclude_from_slo, window.suppress_dr) == (
+        [drill.name], [default_catalog.dr.error_ratio.environment], True, False)
+    opens = [(o.start, o.end) for o in maintenance.openings(plan.catalog, window, NOW - 7200, NOW + 30 * 86400)]
+    assert len(opens) == 1 and opens[0][0] <= plan.history["start"] and opens[0][1] >= NOW + 6 * 86400
+    assert parse_catalog(plan.files[layout.CATALOG], layout.CATALOG) == plan.catalog
+    assert {f"{p['service']}/{p['environment']}" for p in plan.workload["pods"] if p["drill"]} == {
+        f"{drill.name}/{default_catalog.dr.error_ratio.environment}"}
+    rules = "".join(plan.files[p] for p in plan.rule_files)
+    assert conventions.MAINTENANCE_ACTIVE in rules
+    for relative, text in plan.files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    checked = promtool.check_rules(*(tmp_path / p for p in plan.rule_files))
+    assert checked.ok, checked.output
+    # Without --maintenance-drill there is nothing for the scenario to storm, and the catalog keeps its windows.
+    assert not _plan(default_catalog).catalog.maintenance
+    with pytest.raises(ZarishError, match="start it with `zarish-obs stack up --maintenance-drill`") as refused:
+        build_plan(default_catalog, 0.02, "maintenance", ports=itertools.count(20000).__next__, now=NOW)
+    assert refused.value.exit_code == ExitCode.USAGE
+    clash = default_catalog.model_copy(update={"maintenance": [window]})
+    with pytest.raises(ZarishError, match=f"already has a maintenance window named '{DRILL_WINDOW}'"):
+        build_plan(clash, 0.02, "healthy", ports=itertools.count(20000).__next__, now=NOW, drill=True)
+
+
+def test_maintenance_scenario_storms_only_the_pod_inside_the_drill_window(default_catalog):
+    plan = build_plan(default_catalog, 0.02, "healthy", ports=itertools.count(20000).__next__, now=NOW, drill=True)
+    wl = json.loads(plan.files[layout.WORKLOAD])
+    m = default_catalog.metrics
+    drill = configs.drill_service(default_catalog).name
+    env = default_catalog.dr.error_ratio.environment
+    other = next(s.name for s in default_catalog.services if s.name != drill)
+
+    def error_share(pod: dict[str, object], scenario: str) -> float:
+        traffic = PodTraffic(pod, wl)
+        traffic.last = NOW
+        _run(traffic, scenario, 600, NOW)
+        values = _parse(traffic.render())
+        total = sum(v for k, v in values.items() if k.startswith(m.requests_total + "{"))
+        return sum(v for k, v in values.items() if k.startswith(m.requests_total + "{") and 'status="5' in k) / total
+
+    inside, outside = _pod(wl, drill, env), _pod(wl, other, env)
+    expected = scenarios.get("maintenance").error_fraction
+    assert error_share(inside, "maintenance") == pytest.approx(expected, abs=0.02)
+    assert error_share(outside, "maintenance") < outside["error_budget"]
+    assert error_share(inside, "error-storm") == pytest.approx(0.5, abs=0.02)  # the storm spares no window

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from zarish_obs import conventions
+from zarish_obs import conventions, promql_lexer
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import CatalogError
 from zarish_obs.fields import (
@@ -130,9 +130,58 @@ class LatencySLO(AvailabilitySLO):
     threshold_seconds: Annotated[Number, AfterValidator(_threshold_seconds)]
 
 
+def _ratio_name(value: str) -> str:
+    if value in conventions.SLO_KINDS:
+        raise ValueError(f"{value!r} is the name of a built-in SLO kind (slos.{value}); choose another")
+    return value
+
+
+def _ratio_query(value: str) -> str:
+    """What a query shows on its own: readable, with `[{{window}}]` where the windows go and no `@`."""
+    try:
+        lexed = promql_lexer.lex(value)
+    except promql_lexer.LexError as exc:
+        raise ValueError(f"cannot read the query: {exc}") from None
+    problems = promql_lexer.placement_problems(lexed)
+    if problems:
+        raise ValueError(problems[0])
+    return value
+
+
+RatioQuery = Annotated[str, AfterValidator(_ratio_query)]
+
+
+class RatioSLO(AvailabilitySLO):
+    """A custom ratio SLI: user PromQL counting total and bad (or good) events over `[{{window}}]`, for
+    services that do not expose the catalog's request metrics. Its `name` is its SLO kind (the `slo` label)."""
+
+    name: Annotated[DnsName, AfterValidator(_ratio_name)]
+    description: OneLine | None = None
+    total_query: RatioQuery
+    bad_query: RatioQuery | None = None
+    good_query: RatioQuery | None = None
+
+    @model_validator(mode="after")
+    def _bad_or_good(self) -> RatioSLO:
+        if (self.bad_query is None) == (self.good_query is None):
+            given = "both" if self.bad_query is not None else "neither"
+            raise ValueError(f"give exactly one of bad_query or good_query (bad = total - good); got {given}")
+        return self
+
+    def queries(self) -> dict[str, str]:
+        """The queries given, by field name."""
+        out = {"total_query": self.total_query}
+        if self.bad_query is not None:
+            out["bad_query"] = self.bad_query
+        if self.good_query is not None:
+            out["good_query"] = self.good_query
+        return out
+
+
 class SLOs(_Model):
     availability: AvailabilitySLO | None = None
     latency: LatencySLO | None = None
+    ratios: tuple[RatioSLO, ...] = Field((), description="custom ratio SLIs over user PromQL")
 
 
 class Service(_Model):
@@ -144,13 +193,24 @@ class Service(_Model):
     slos: SLOs = Field(default_factory=SLOs)
 
     def slo_items(self) -> list[tuple[str, AvailabilitySLO]]:
-        """(kind, slo) pairs in a fixed order: availability first, then latency."""
+        """(kind, slo) pairs in a fixed order: availability first, then latency, then the ratio SLIs by name
+        in catalog order."""
         out: list[tuple[str, AvailabilitySLO]] = []
         if self.slos.availability:
             out.append(("availability", self.slos.availability))
         if self.slos.latency:
             out.append(("latency", self.slos.latency))
+        out += [(r.name, r) for r in self.slos.ratios]
         return out
+
+    def ratio(self, name: str) -> RatioSLO | None:
+        return next((r for r in self.slos.ratios if r.name == name), None)
+
+    @property
+    def http_slos(self) -> bool:
+        """Whether the catalog's request metrics are expected from it: it has an availability or latency SLO,
+        or no ratio SLI (which would stand in for them)."""
+        return bool(self.slos.availability or self.slos.latency or not self.slos.ratios)
 
 
 def _ratio(value: float) -> float:
@@ -574,7 +634,35 @@ def cross_field_problems(v: _Values) -> list[Problem]:
             problems.append(Problem(("metrics", key),
                                     f"{value!r} is also metrics.{earlier[0]}; the three labels must differ"))
 
-    return problems + _slow_trigger_problems(v) + _remote_write_problems(v) + _maintenance_problems(v)
+    return (problems + _slow_trigger_problems(v) + _remote_write_problems(v) + _maintenance_problems(v)
+            + _ratio_problems(v))
+
+
+def _ratio_problems(v: _Values) -> list[Problem]:
+    """Ratio SLIs: names unique within the service, and every selector of every query pinned to the service
+    by the catalog's service label (so a query cannot read, nor record events as, another service's)."""
+    problems: list[Problem] = []
+    label = v.get("metrics", "service_label")
+    for i in v.indexes("services") or ():
+        ratios = v.indexes("services", i, "slos", "ratios") or ()
+        seen: set[str] = set()
+        service = v.get("services", i, "name")
+        for j in ratios:
+            at = ("services", i, "slos", "ratios", j)
+            name = v.get(*at, "name")
+            if isinstance(name, str):
+                if name in seen:
+                    problems.append(Problem((*at, "name"), f"duplicate ratio SLI name {name!r} in this service"))
+                seen.add(name)
+            if FAILED in (label, service):
+                continue
+            for key in ("total_query", "bad_query", "good_query"):
+                query = v.get(*at, key)
+                if not isinstance(query, str):
+                    continue
+                for reason in promql_lexer.service_problems(promql_lexer.lex(query), label, service):
+                    problems.append(Problem((*at, key), reason))
+    return problems
 
 
 def _maintenance_problems(v: _Values) -> list[Problem]:
@@ -744,6 +832,17 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     located.sort(key=lambda item: item[0])
     raise CatalogError(list(dict.fromkeys(f"{source}:{line}: {_loc(path, data)}: {reason}"
                                           for line, path, reason in located)))
+
+
+def locate(path: str | Path | None, problems: Sequence[tuple[Loc, str]]) -> list[str]:
+    """Problems found after loading (e.g. promtool's verdict on a ratio query) as the loader words its own:
+    `file:LINE: field.path: reason`, sorted by line. `path` is a catalog that loaded, None the built-in one."""
+    source = BUILT_IN_SOURCE if path is None else str(path)
+    text = default_catalog_text() if path is None else Path(path).read_text("utf-8")
+    root, data = _compose(text, source)
+    where = Positions(root)
+    located = sorted((where.line(loc), _loc(loc, data), reason) for loc, reason in problems)
+    return [f"{source}:{line}: {field}: {reason}" for line, field, reason in located]
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

@@ -44,13 +44,20 @@ OWN_LABELS = (SLO_LABEL, SEVERITY_LABEL, DR_TRIGGER_LABEL, REGION_LABEL, TIME_CO
 SERVER_ERROR_STATUSES = tuple(str(code) for code in range(500, 600))
 
 # -- SLO kinds ------------------------------------------------------------------------------------------
+# The built-in kinds over the catalog's request metrics; a ratio SLI's kind is its own name (catalog
+# `slos.ratios[].name`, never one of these), shared by every service that declares a ratio of that name.
 SLO_KINDS = ("availability", "latency")
 
 
+def is_ratio(kind: str) -> bool:
+    return kind not in SLO_KINDS
+
+
 def slo_kinds(catalog: Catalog) -> list[str]:
-    """SLO kinds at least one service declares, in the fixed order of SLO_KINDS."""
-    present = {kind for svc in catalog.services for kind, _ in svc.slo_items()}
-    return [k for k in SLO_KINDS if k in present]
+    """SLO kinds at least one service declares: the built-in ones in the order of SLO_KINDS, then the
+    ratio SLI names in the order they first appear in the catalog."""
+    present = [kind for svc in catalog.services for kind, _ in svc.slo_items()]
+    return [k for k in SLO_KINDS if k in present] + list(dict.fromkeys(k for k in present if is_ratio(k)))
 
 
 # -- recorded series ------------------------------------------------------------------------------------
@@ -78,11 +85,20 @@ def slo_error_ratio(window: str) -> str:
 
 # -- alert names ----------------------------------------------------------------------------------------
 SLO_BURN_ALERTS = {"availability": "SLOErrorBudgetBurn", "latency": "SLOLatencyBudgetBurn"}
+# Every ratio SLI burns under one alert name; its `slo` label (the ratio's name) tells them apart, so routing,
+# inhibition and silences need no change when a catalog adds a ratio.
+RATIO_BURN_ALERT = "SLOBudgetBurn"
+ALL_BURN_ALERTS = (*SLO_BURN_ALERTS.values(), RATIO_BURN_ALERT)
+
+
+def burn_alert(kind: str) -> str:
+    """The burn-rate alert name of an SLO kind."""
+    return SLO_BURN_ALERTS.get(kind, RATIO_BURN_ALERT)
 
 
 def slo_burn_alerts(catalog: Catalog) -> list[str]:
     """The burn-rate alert names the catalog's SLO kinds produce (a matcher naming others would be stale)."""
-    return [SLO_BURN_ALERTS[k] for k in slo_kinds(catalog)]
+    return list(dict.fromkeys(burn_alert(k) for k in slo_kinds(catalog)))
 
 
 SLO_METRICS_ABSENT = "SLOMetricsAbsent"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from zarish_obs import conventions
-from zarish_obs.catalog import AvailabilitySLO, Catalog, Service
+from zarish_obs.catalog import AvailabilitySLO, Catalog, RatioSLO, Service
 from zarish_obs.durations import parse_duration
 from zarish_obs.promql import signals
 from zarish_obs.writers import to_yaml, to_yaml_documents
@@ -22,6 +22,15 @@ DATASOURCE_TYPE = "Prometheus"
 BUDGETING_METHOD = "Occurrences"
 NOTIFICATION_TARGET = "alertmanager"
 SINGLE_FILE = "openslo.yaml"
+BUILT_IN_KINDS = ("availability", "latency")
+RATIO_KIND = "ratio"
+# metadata.annotations carry what OpenSLO has no field for, so `openslo import` restores the catalog exactly.
+# Keys are `prefix/name` as OpenSLO v1 requires (prefix a DNS subdomain), values strings.
+ANNOTATION_PREFIX = "zarish-obs/"
+TIER, PORT, METRICS_PORT = "zarish-obs/tier", "zarish-obs/port", "zarish-obs/metrics-port"
+KIND, THRESHOLD = "zarish-obs/kind", "zarish-obs/threshold-seconds"
+TOTAL_QUERY, BAD_QUERY, GOOD_QUERY = "zarish-obs/total-query", "zarish-obs/bad-query", "zarish-obs/good-query"
+WINDOW = "zarish-obs/window"
 # OpenSLO's duration-shorthand postfixes that are whole multiples of a minute and exact (months, quarters
 # and years are calendar lengths, so a Prometheus duration never converts to them).
 _SHORTHAND_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60))
@@ -62,10 +71,23 @@ def policy_name(tier: conventions.BurnTier, slo_window: str) -> str:
     return condition_name(tier, slo_window)
 
 
-def _doc(kind: str, name: str, spec: dict[str, Any], display: str | None = None) -> dict[str, Any]:
+def number_text(value: float) -> str:
+    """A catalog number as an annotation value that parses back to the same float."""
+    return repr(float(value))
+
+
+def sli_kind(kind: str) -> str:
+    """The `zarish-obs/kind` annotation of an SLO kind: a ratio SLO's kind is its own name."""
+    return kind if kind in BUILT_IN_KINDS else RATIO_KIND
+
+
+def _doc(kind: str, name: str, spec: dict[str, Any], display: str | None = None,
+         annotations: dict[str, str] | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if display:
         meta["displayName"] = display
+    if annotations:
+        meta["annotations"] = annotations
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec}
 
 
@@ -80,7 +102,8 @@ def datasource(catalog: Catalog) -> dict[str, Any]:
 
 def service(svc: Service) -> dict[str, Any]:
     spec = {"description": svc.description} if svc.description else {}
-    return _doc("Service", svc.name, spec)
+    return _doc("Service", svc.name, spec, annotations={
+        TIER: svc.tier, PORT: str(svc.port), METRICS_PORT: str(svc.metrics_port)})
 
 
 def _source(catalog: Catalog, query: str) -> dict[str, Any]:
@@ -90,16 +113,31 @@ def _source(catalog: Catalog, query: str) -> dict[str, Any]:
 
 def sli(catalog: Catalog, svc: Service, kind: str) -> dict[str, Any]:
     """A bad/total ratio of 5-minute event increases (not raw counters, hence `counter: false`), the same
-    events the recording rules count."""
+    events the recording rules count; a ratio SLO's own queries, verbatim, ride along as annotations."""
     s = signals(catalog)
+    annotations = {KIND: sli_kind(kind)}
+    spec: dict[str, Any] = {"description": f"{kind} events of {svc.name}: bad and total over {conventions.TILE}"}
+    ratio = svc.ratio(kind) if kind not in BUILT_IN_KINDS else None
+    if kind == "latency" and svc.slos.latency is not None:
+        annotations[THRESHOLD] = number_text(svc.slos.latency.threshold_seconds)
+    if ratio is not None:
+        annotations.update(_ratio_annotations(ratio))
+        spec = {"description": ratio.description} if ratio.description else {}
     bad = s.slo_bad(kind, [svc], conventions.TILE)
     total = s.slo_total(kind, [svc], conventions.TILE)
     if bad is None or total is None:
         raise ValueError(f"service {svc.name} has no {kind} SLO")
-    return _doc("SLI", sli_name(svc, kind), {
-        "description": f"{kind} events of {svc.name}: bad and total over {conventions.TILE}",
-        "ratioMetric": {"counter": False, "bad": _source(catalog, bad), "total": _source(catalog, total)},
-    })
+    spec["ratioMetric"] = {"counter": False, "bad": _source(catalog, bad), "total": _source(catalog, total)}
+    return _doc("SLI", sli_name(svc, kind), spec, annotations=annotations)
+
+
+def _ratio_annotations(ratio: RatioSLO) -> dict[str, str]:
+    out = {TOTAL_QUERY: ratio.total_query}
+    if ratio.bad_query is not None:
+        out[BAD_QUERY] = ratio.bad_query
+    if ratio.good_query is not None:
+        out[GOOD_QUERY] = ratio.good_query
+    return out
 
 
 def slo(catalog: Catalog, svc: Service, kind: str, objective: AvailabilitySLO) -> dict[str, Any]:
@@ -110,13 +148,29 @@ def slo(catalog: Catalog, svc: Service, kind: str, objective: AvailabilitySLO) -
         "indicatorRef": sli_name(svc, kind),
         "timeWindow": [{"duration": shorthand(window), "isRolling": True}],
         "budgetingMethod": BUDGETING_METHOD,
-        "objectives": [{"displayName": f"{kind} {objective.objective}%", "target": round(objective.objective / 100,
-                                                                                          12)}],
+        "objectives": [{"displayName": f"{kind} {objective.objective}%", "target": target(objective.objective)}],
     }
     policies = [{"alertPolicyRef": policy_name(t, window)} for t in conventions.enabled_tiers(catalog)]
     if policies:
         spec["alertPolicies"] = policies
-    return _doc("SLO", slo_name(svc, kind), spec)
+    annotations = {WINDOW: objective.window} if shorthand(objective.window) != objective.window else None
+    return _doc("SLO", slo_name(svc, kind), spec, annotations=annotations)
+
+
+def target(objective: float) -> float:
+    """An objective percentage as OpenSLO's target fraction, without float noise (0.999, not
+    0.9990000000000001)."""
+    return round(objective / 100, 12)
+
+
+def objective_from_target(value: float) -> float:
+    """The shortest percentage whose target is `value`: the catalog's own spelling for any objective with at
+    most 10 decimals."""
+    for digits in range(16):
+        candidate = round(value * 100, digits)
+        if target(candidate) == value:
+            return candidate
+    return value * 100
 
 
 def notification_target(catalog: Catalog, severity: str) -> dict[str, Any]:

@@ -30,6 +30,10 @@ _COMMON = "common.json"
 _START_TIME = "%Y-%m-%d %H:%M:%S"
 # Postfixes of a calendar length: a rolling window of "1M" has no fixed size.
 _CALENDAR_POSTFIXES = ("M", "Q", "Y")
+# metadata.labels keys and the name part of metadata.annotations keys: at most 63 characters, alphanumeric at
+# both ends, '-', '_' and '.' between; an annotation key may have a DNS-subdomain prefix and '/'.
+_KEY_NAME = re.compile(r"[A-Za-z0-9]([-_.A-Za-z0-9]{0,61}[A-Za-z0-9])?")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def _schema_text(name: str) -> str:
@@ -171,6 +175,29 @@ def _check_shape(doc: Doc) -> bool:
 
 
 # -- what the specification implies ----------------------------------------------------------------------------------
+def annotation_key_problem(key: str) -> str | None:
+    """Why `key` is not an OpenSLO annotation key (`[prefix/]name`), or None."""
+    prefix, _, name = key.rpartition("/")
+    if not _KEY_NAME.fullmatch(name):
+        return ("the name part must be at most 63 characters, alphanumeric at both ends with '-', '_' or '.' "
+                "between")
+    if "/" in key and (len(prefix) > 253 or not all(_DNS_LABEL.fullmatch(p) for p in prefix.split("."))):
+        return "the prefix before '/' must be a DNS subdomain (lowercase labels separated by '.', at most 253)"
+    return None
+
+
+def _check_metadata(doc: Doc, meta: Any, path: list[Any]) -> None:
+    meta = _d(meta)
+    for key in _d(meta.get("labels")):
+        if not _KEY_NAME.fullmatch(key):
+            doc.problem([*path, "labels", key], "a label key must be at most 63 characters, alphanumeric at both "
+                        "ends with '-', '_' or '.' between")
+    for key in _d(meta.get("annotations")):
+        reason = annotation_key_problem(key)
+        if reason:
+            doc.problem([*path, "annotations", key], reason)
+
+
 def _d(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -270,6 +297,8 @@ def _check_slo(doc: Doc, index: Index, spec: dict[str, Any]) -> None:
     at: list[Any] = ["spec"]
     index.ref(doc, [*at, "service"], "Service", spec.get("service"))
     _either(doc, spec, at, "indicator", "indicatorRef")
+    if isinstance(spec.get("indicator"), dict):
+        _check_metadata(doc, spec["indicator"].get("metadata"), [*at, "indicator", "metadata"])
     if "indicatorRef" in spec and "indicator" not in spec:
         index.ref(doc, [*at, "indicatorRef"], "SLI", spec["indicatorRef"])
     indicator = _d(_d(spec.get("indicator")).get("spec"))
@@ -337,6 +366,7 @@ def check_documents(docs: list[Doc]) -> list[str]:
         if doc.kind == "SLI" and doc.name is not None:
             index.specs.setdefault(doc.name, _d(doc.data.get("spec")))
     for doc in shaped:
+        _check_metadata(doc, doc.data.get("metadata"), ["metadata"])
         spec = doc.data.get("spec")
         if not isinstance(spec, dict):
             continue

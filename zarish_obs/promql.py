@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from zarish_obs import conventions
+from zarish_obs import conventions, promql_lexer
 from zarish_obs.catalog import Catalog, Metrics, Service
 from zarish_obs.durations import format_duration, parse_duration
 
@@ -151,6 +151,8 @@ class Signals:
     def _slo_events(self, kind: str, services: Sequence[Service], window: str, matchers: Sequence[Matcher],
                     bad: bool, at: float | None = None) -> str | None:
         g = self.group
+        if conventions.is_ratio(kind):
+            return self._ratio_events(kind, services, window, matchers, bad, at)
         rng = f"[{window}]" + ("" if at is None else f" @ {number(at)}")  # `@ t`: the range ending at t
         if kind == "availability":
             names = [s.name for s in services if s.slos.availability]
@@ -171,6 +173,46 @@ class Signals:
             good = f"sum{by(g)} (increase({selector(self.m.latency_histogram + '_bucket', [*sel, le])}{rng}))"
             parts.append(f"clamp_min({count} - {good}, 0)")
         return self._union(parts) if parts else None
+
+    def ratio_query(self, service: str, query: str, window: str, matchers: Sequence[Matcher] = (),
+                    at: float | None = None) -> str:
+        """One query of a ratio SLI over `window` (ending at `at`), with `matchers` added to each of its
+        selectors, summed per environment, and labelled with its service whatever the query's own labels say."""
+        inner = promql_lexer.rewrite(promql_lexer.lex(query), window, [m.render() for m in matchers],
+                                     None if at is None else number(at))
+        summed = f"sum{by([self.m.environment_label])} ({inner})"
+        return f'label_replace({summed}, "{self.m.service_label}", "{escape_label_value(service)}", "", "")'
+
+    def _ratio_events(self, kind: str, services: Sequence[Service], window: str, matchers: Sequence[Matcher],
+                      bad: bool, at: float | None) -> str | None:
+        """Total or bad events of the ratio SLI named `kind`, for every service declaring one; with only a
+        good query, bad = total - good (0 where the good query has no series yet), never below 0."""
+        parts = []
+        for svc in services:
+            ratio = svc.ratio(kind)
+            if ratio is None:
+                continue
+            total = self.ratio_query(svc.name, ratio.total_query, window, matchers, at)
+            if not bad:
+                parts.append(total)
+            elif ratio.bad_query is not None:
+                parts.append(self.ratio_query(svc.name, ratio.bad_query, window, matchers, at))
+            else:
+                good = self.ratio_query(svc.name, ratio.good_query or "", window, matchers, at)
+                parts.append(f"clamp_min({total} - ({good} or {total} * 0), 0)")
+        return self._union(parts) if parts else None
+
+    def ratio_samples(self, service: Service, window: str, matchers: Sequence[Matcher] = (), offset: str = ""
+                      ) -> str | None:
+        """Per environment, how many series the first selector of the service's first ratio SLI's total query
+        had samples of within `window` (`offset` after the range): what tells whether a service with only
+        ratio SLIs was scraped, where others are watched through the request counter."""
+        if not service.slos.ratios:
+            return None
+        lexed = promql_lexer.lex(service.slos.ratios[0].total_query)
+        sel = promql_lexer.selector_with(lexed, lexed.selectors[0], [m.render() for m in matchers])
+        counted = f"count{by([self.m.environment_label])} (count_over_time({sel}[{window}]{offset}))"
+        return f'label_replace({counted}, "{self.m.service_label}", "{escape_label_value(service.name)}", "", "")'
 
     def slo_error_ratio_raw(self, kind: str, services: Sequence[Service], window: str,
                             matchers: Sequence[Matcher] = ()) -> str | None:
@@ -347,6 +389,38 @@ def recovery_held(catalog: Catalog) -> str:
 def metric_absent(catalog: Catalog, service: str, environment: str) -> str:
     s = signals(catalog)
     return f"absent({selector(catalog.metrics.requests_total, [s.env(environment), s.service(service)])})"
+
+
+def with_labels(expr: str, labels: dict[str, str]) -> str:
+    """`expr` with each of `labels` set to its value (for a label-less result such as `absent()` of an
+    aggregation, which names no series to take labels from)."""
+    for name, value in labels.items():
+        expr = f'label_replace({expr}, "{name}", "{escape_label_value(value)}", "", "")'
+    return expr
+
+
+def ratio_metrics_absent(catalog: Catalog, service: Service, environment: str) -> str | None:
+    """Per ratio SLI of `service`: a series labelled with `environment`, the service and the SLI's name
+    (`slo`) while its total events over the recording rules' 5-minute tile have no series there, or None
+    for a service without ratio SLIs.
+
+    The total is the very expression the recording rules evaluate (narrowed to the environment), so this
+    holds exactly when the SLI's recorded series, and with them its burn-rate alerts, are gone. It only
+    looks at the ratio SLIs: the request metric of a service that also has HTTP SLOs is watched by
+    `metric_absent`. A counter that stops being scraped keeps its last samples in the 5-minute range, so
+    this holds up to five minutes after the request metric's instant `absent()` would.
+    """
+    s = signals(catalog)
+    m = catalog.metrics
+    window = format_duration(conventions.TILE_SECONDS)
+    terms = []
+    for ratio in service.slos.ratios:
+        total = s.slo_total(ratio.name, [service], window, [s.env(environment)])
+        assert total is not None
+        terms.append(with_labels(f"absent({total})", {m.environment_label: environment,
+                                                      m.service_label: service.name,
+                                                      conventions.SLO_LABEL: ratio.name}))
+    return "\nor\n".join(terms) if terms else None
 
 
 def targets_down(catalog: Catalog) -> str:

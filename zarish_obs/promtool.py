@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import tempfile
 import time
@@ -13,6 +14,9 @@ from typing import Any
 
 import yaml
 
+from zarish_obs import promql_lexer
+from zarish_obs.catalog import Catalog, locate
+from zarish_obs.errors import CatalogError, ExitCode, ZarishError
 from zarish_obs.procs import binary
 
 NO_K8S_SD = "field kubernetes_sd_configs not found"
@@ -176,3 +180,57 @@ def check_metrics(text: str) -> CheckResult:
 
 def check_alertmanager(path: Path) -> CheckResult:
     return run_tool("amtool", "check-config", str(path))
+
+
+QUERY_CHECK_WINDOW = "5m"  # what `{{window}}` stands for in the throw-away rule file
+_RULE_ERROR = re.compile(r'group "[^"]*", rule (\d+), "[^"]*": (.*)$')
+
+
+def parse_errors(queries: list[str]) -> dict[int, str]:
+    """promtool's reason for each query (by index) it cannot parse, from one throw-away rule file with a
+    recording rule per query and `{{window}}` read as 5m. Raises ZarishError when promtool fails in a way
+    that names no query (its words attached)."""
+    if not queries:
+        return {}
+    rules = [{"record": f"zarish_query_check_{i}",
+              "expr": promql_lexer.rewrite(promql_lexer.lex(q), QUERY_CHECK_WINDOW)} for i, q in enumerate(queries)]
+    with tempfile.TemporaryDirectory(prefix="zarish-queries-") as tmp:
+        path = Path(tmp) / "queries.yml"
+        path.write_text(yaml.safe_dump({"groups": [{"name": "queries", "rules": rules}]}, sort_keys=False),
+                        encoding="utf-8")
+        result = check_rules(path)
+    if result.ok:
+        return {}
+    out: dict[int, str] = {}
+    for line in result.output.splitlines():
+        found = _RULE_ERROR.search(line)
+        if found:
+            out.setdefault(int(found.group(1)) - 1, found.group(2).strip())
+    if not out:
+        words = result.output.replace(str(path), "<queries>")
+        raise ZarishError(f"promtool check rules failed on the ratio queries: {words}", ExitCode.SOFTWARE)
+    return out
+
+
+def ratio_query_problems(catalog: Catalog) -> list[tuple[tuple[str | int, ...], str]]:
+    """(field path, promtool's reason) for every ratio SLI query of the catalog that promtool cannot parse."""
+    fields: list[tuple[tuple[str | int, ...], str]] = []
+    for i, svc in enumerate(catalog.services):
+        for j, ratio in enumerate(svc.slos.ratios):
+            fields += [(("services", i, "slos", "ratios", j, key), q) for key, q in ratio.queries().items()]
+    errors = parse_errors([q for _, q in fields])
+    return [(fields[k][0], f"promtool cannot parse the query ({{{{window}}}} read as {QUERY_CHECK_WINDOW}): {reason}")
+            for k, reason in sorted(errors.items())]
+
+
+def has_ratio_queries(catalog: Catalog) -> bool:
+    return any(svc.slos.ratios for svc in catalog.services)
+
+
+def require_parsable_queries(catalog: Catalog, path: str | Path | None) -> None:
+    """Raise CatalogError (exit 65), one `file:LINE: field: reason` line per ratio query promtool rejects."""
+    if not has_ratio_queries(catalog):
+        return
+    problems = ratio_query_problems(catalog)
+    if problems:
+        raise CatalogError(locate(path, problems))

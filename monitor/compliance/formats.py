@@ -4,7 +4,7 @@ CSV columns, one row per service and SLO, in this order (RFC 4180: comma, CRLF, 
 figure is an empty cell; numbers as in the JSON, ratios 0..1, objectives in percent):
 
 - ``period_start``, ``period_end``: RFC 3339 UTC; ``timezone``: the catalog's time zone
-- ``service``, ``slo`` (availability | latency), ``objective`` (percent)
+- ``service``, ``slo`` (availability | latency | a ratio SLI's name), ``objective`` (percent)
 - ``sli``: good / total over the period; ``good``, ``bad``, ``total``: events
 - ``allowed_bad_events``, ``budget_consumed``, ``budget_remaining`` (shares of the period's budget)
 - ``verdict``: met | breached | incomplete

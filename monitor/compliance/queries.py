@@ -214,9 +214,16 @@ class Builder:
 
     # -- coverage ----------------------------------------------------------------------------------------
     def covered(self, offset: str = "") -> str:
+        """Per service, the series of its request counter with a sample within the coverage window (for a
+        service with only ratio SLIs, of the first selector of its first ratio's total query)."""
         sel = promql.selector(self.catalog.metrics.requests_total, self.env)
         window = seconds(coverage_window(self.catalog))
-        return f"count{promql.by(self.group)} (count_over_time({sel}[{window}]{offset}))"
+        http = f"count{promql.by(self.group)} (count_over_time({sel}[{window}]{offset}))"
+        ratio_only = [self.s.ratio_samples(svc, window, self.env, offset) for svc in self.catalog.services
+                      if not svc.http_slos]
+        if not any(ratio_only):
+            return http
+        return "(" + " or ".join([f"({http})", *(f"({e})" for e in ratio_only if e)]) + ")"
 
     def coverage_edges(self) -> str:
         """Minutes at whose end a service's coverage began (part=up) or ended (part=down)."""
