@@ -206,11 +206,12 @@ def start_blackbox(config: Path, work: Path, port: int | None = None) -> Proc:
     return start("blackbox", argv, work / f"blackbox-{port}.log", url, "/-/healthy")
 
 
-def start_victoria_metrics(data_dir: Path, port: int | None = None) -> Proc:
+def start_victoria_metrics(data_dir: Path, port: int | None = None, extra: Sequence[str] = ()) -> Proc:
+    """Single-node VictoriaMetrics on loopback; `extra` flags such as `-dedup.minScrapeInterval=15s`."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [binary("victoria-metrics"), f"-storageDataPath={data_dir}", f"-httpListenAddr=127.0.0.1:{port}",
-            "-search.latencyOffset=0s", "-retentionPeriod=100y"]
+            "-search.latencyOffset=0s", "-retentionPeriod=100y", *extra]
     return start("victoria-metrics", argv, data_dir.parent / f"victoria-metrics-{port}.log", url, "/health")
 
 
