@@ -66,6 +66,18 @@ def _real_binaries_present() -> None:
 
 
 @pytest.fixture
+def started() -> Iterator[list[procs.Proc]]:
+    """Every server the test starts, stopped by PID however the test ends."""
+    out: list[procs.Proc] = []
+    try:
+        yield out
+    finally:
+        for p in reversed(out):
+            p.stop()
+        assert not any(p.alive() for p in out)
+
+
+@pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
 

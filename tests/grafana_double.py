@@ -20,9 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback import LoopbackServer
 
 UID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 WRITE_METHODS = ("POST", "PUT", "DELETE", "PATCH")
@@ -55,7 +57,7 @@ class Seen:
     body: Any
 
 
-class GrafanaDouble:
+class GrafanaDouble(LoopbackServer):
     def __init__(self, tokens: dict[str, str] | None = None, users: dict[tuple[str, str], str] | None = None,
                  version: str = "11.6.0"):
         self.tokens = tokens if tokens is not None else {"glsa_editor_TOKEN_0123456789": "Editor",
@@ -70,8 +72,6 @@ class GrafanaDouble:
         self.seen: list[Seen] = []
         self.lock = threading.RLock()
         self._ids = 0
-        self.server: ThreadingHTTPServer | None = None
-        self.thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> GrafanaDouble:
@@ -80,25 +80,8 @@ class GrafanaDouble:
         class Handler(_Handler):
             grafana = double
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     # -- test helpers -------------------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:

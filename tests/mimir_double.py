@@ -28,13 +28,14 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from tests.loopback import LoopbackServer
 from zarish_obs import promtool
 from zarish_obs.durations import parse_duration
 
@@ -221,7 +222,7 @@ def _accepted() -> Answer:
 
 
 @dataclass
-class MimirDouble:
+class MimirDouble(LoopbackServer):
     prefix: str = "/prometheus"
     multitenant: bool = True
     legacy_empty_404: bool = False
@@ -235,8 +236,6 @@ class MimirDouble:
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
-        self.server: ThreadingHTTPServer | None = None
-        self.thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> MimirDouble:
@@ -245,24 +244,8 @@ class MimirDouble:
         class Handler(_Handler):
             mimir = double
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     # -- test helpers -------------------------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:

@@ -8,7 +8,6 @@ import copy
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -389,18 +388,6 @@ def _pages(hook: Hook, service: str) -> list[dict[str, Any]]:
     return [{"receiver": n["receiver"], **a} for n in list(hook.received) for a in n["alerts"]
             if a["labels"].get("alertname") == "SLOErrorBudgetBurn" and a["labels"].get("service") == service
             and a["status"] == "firing"]
-
-
-@pytest.fixture
-def started() -> Iterator[list[procs.Proc]]:
-    """Every server the test starts, stopped by PID however the test ends."""
-    out: list[procs.Proc] = []
-    try:
-        yield out
-    finally:
-        for p in reversed(out):
-            p.stop()
-        assert not any(p.alive() for p in out)
 
 
 @pytest.mark.real

@@ -8,7 +8,6 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -344,18 +343,6 @@ def monitor_json(capsys: pytest.CaptureFixture[str], url: str, at: float) -> dic
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert len(lines) == 1, lines
     return json.loads(lines[0])
-
-
-@pytest.fixture
-def started() -> Iterator[list[procs.Proc]]:
-    """Every process the test starts, stopped by PID however the test ends."""
-    out: list[procs.Proc] = []
-    try:
-        yield out
-    finally:
-        for p in reversed(out):
-            p.stop()
-        assert not any(p.alive() for p in out)
 
 
 @pytest.mark.real

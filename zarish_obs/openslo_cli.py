@@ -13,7 +13,7 @@ from zarish_obs import openslo
 from zarish_obs.cliutil import CatalogOpt, catalog, err, new_app
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.openslo_import import import_openslo
-from zarish_obs.openslo_validate import read_text, validate_files
+from zarish_obs.openslo_validate import read_texts, validate_files
 from zarish_obs.writers import write_atomic, write_files
 
 app = new_app("openslo", "Export the catalog's SLOs as OpenSLO v1 documents, validate OpenSLO files and import "
@@ -61,14 +61,7 @@ def openslo_import(
     rolling window. Anything else is refused, one line per problem (FILE#DOC: field.path: reason), exit 65,
     and nothing is written. Alert policies and conditions other than the catalog's own tiers are listed on
     stderr (FILE#DOC: field.path: not imported: reason)."""
-    texts: list[tuple[str, str]] = []
-    unreadable: list[str] = []
-    for path in files:
-        text, problem = read_text(path)
-        if problem:
-            unreadable.append(problem)
-        else:
-            texts.append((str(path), text or ""))
+    texts, unreadable = read_texts(files)
     if unreadable:
         raise ZarishError(unreadable[0], ExitCode.DATAERR, unreadable)
     result = import_openslo(texts, catalog(base), strict)

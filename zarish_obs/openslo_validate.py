@@ -406,8 +406,9 @@ def read_text(path: Path) -> tuple[str | None, str | None]:
         return None, f"{path}: (file): cannot read: {exc.strerror}"
 
 
-def validate_files(paths: Sequence[Path]) -> int:
-    """The number of valid documents; raises ZarishError (exit 65) with one line per problem."""
+def read_texts(paths: Sequence[Path]) -> tuple[list[tuple[str, str]], list[str]]:
+    """((file name, text) of each readable file, one located line per unreadable one): what the validator and
+    both importers read, every file before any verdict."""
     texts: list[tuple[str, str]] = []
     unreadable: list[str] = []
     for path in paths:
@@ -416,6 +417,12 @@ def validate_files(paths: Sequence[Path]) -> int:
             unreadable.append(problem)
         else:
             texts.append((str(path), text or ""))
+    return texts, unreadable
+
+
+def validate_files(paths: Sequence[Path]) -> int:
+    """The number of valid documents; raises ZarishError (exit 65) with one line per problem."""
+    texts, unreadable = read_texts(paths)
     count, lines = validate_texts(texts)
     lines = unreadable + lines
     if lines:

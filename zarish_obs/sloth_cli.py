@@ -14,7 +14,7 @@ from zarish_obs.catalog import AvailabilitySLO, load_catalog
 from zarish_obs.catalog_import import merge
 from zarish_obs.cliutil import err, new_app
 from zarish_obs.errors import ExitCode, ZarishError
-from zarish_obs.openslo_validate import read_text
+from zarish_obs.openslo_validate import read_texts
 from zarish_obs.writers import write_atomic
 
 app = new_app("import", "Import SLOs written for other tools into a service catalog.")
@@ -35,14 +35,7 @@ def import_sloth(files: list[Path], base: Path | None = None, window: str = slot
     """(catalog YAML text, note lines); raises ZarishError (exit 65) with one line per refusal."""
     _window(window)
     catalog = load_catalog(base)
-    texts: list[tuple[str, str]] = []
-    unreadable: list[str] = []
-    for path in files:
-        text, problem = read_text(path)
-        if problem:
-            unreadable.append(problem)
-        else:
-            texts.append((str(path), text or ""))
+    texts, unreadable = read_texts(files)
     result = sloth.import_texts(texts, catalog.metrics.service_label, window)
     problems = unreadable + result.refusals(strict)
     if problems:
