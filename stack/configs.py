@@ -45,9 +45,11 @@ DRILL_LASTS = 7 * 86400
 
 
 def drill_service(catalog: Catalog) -> Service:
-    """The service the drill covers: the first standard-tier one (a critical service's page is the other
-    scenarios' story), else the first."""
-    return next((s for s in catalog.services if s.tier == "standard"), catalog.services[0])
+    """The service the drill covers: the first standard-tier one with an availability SLO (a critical service's
+    page is the other scenarios' story; without an availability SLO a storm has nothing to burn), else the
+    first with one, else the first."""
+    with_slo = [s for s in catalog.services if s.slos.availability]
+    return next((s for s in with_slo if s.tier == "standard"), (with_slo or catalog.services)[0])
 
 
 def with_drill_window(catalog: Catalog, now: float) -> Catalog:

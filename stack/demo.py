@@ -66,8 +66,12 @@ class Clock:
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(procs.python_module("zarish_obs.stack.main", *args), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    try:
+        return subprocess.run(procs.python_module("zarish_obs.stack.main", *args), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ZarishError(f"demo: `zarish-obs {args[0]}` did not finish within {timeout:.0f}s (the demo's --budget "
+                          "left no more)", ExitCode.FAILED) from None
 
 
 def _one_line(text: str) -> str:

@@ -51,9 +51,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "budget burn)", latency_median_factor=2.0),
     Scenario("backup-stale", "the last successful backup is older than its schedule's interval plus grace "
              "(BackupMissed ticket; replication still keeps the RPO)", backup_stale=True),
-    Scenario("maintenance", "30% of the requests of the service inside the stack's maintenance drill window fail "
+    Scenario("maintenance", "half of the requests of the service inside the stack's maintenance drill window fail "
              "(planned work): no budget burnt, no SLO page; the DR error-ratio trigger still counts them (a window "
-             "never hides a failover decision)", error_fraction=0.3, target=MAINTENANCE_DRILL),
+             "never hides a failover decision)", error_fraction=0.5, target=MAINTENANCE_DRILL),
 )}
 
 

@@ -134,7 +134,7 @@ def test_installed_stack_and_demo_run_from_any_directory(where: str, installed: 
     if where == "empty-dir":
         demo_dir = cwd / DEMO_DIR
     try:
-        demo = run("demo", *args, "--budget", "170", timeout=200)
+        demo = run("demo", *args, "--budget", "260", timeout=300)
     finally:
         run("stack", "down", "--dir", str(demo_dir))  # a demo killed by the timeout leaves its stack behind
     assert demo.returncode == 0, demo.stderr[-3000:]
