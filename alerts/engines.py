@@ -219,12 +219,6 @@ def _http(address: str) -> str:
     return address if "://" in address else f"http://{address}"
 
 
-def external_labels(catalog: Catalog) -> dict[str, str]:
-    """The labels Prometheus's global.external_labels add to every alert and written series (scrape/config.py);
-    Alertmanager's inhibitions match on the region."""
-    return {"cluster": catalog.cluster, conventions.REGION_LABEL: catalog.primary_region.name}
-
-
 def vmalert_flags(catalog: Catalog, settings: VmalertSettings) -> list[str]:
     """The command-line flags that run vmalert on the generated files, one per item.
 
@@ -250,7 +244,7 @@ def vmalert_flags(catalog: Catalog, settings: VmalertSettings) -> list[str]:
     out.extend(f"-notifier.url={url}" for url in notifiers)
     out.append(f"-evaluationInterval={catalog.prometheus.evaluation_interval}")
     out.append("-disableAlertgroupLabel")
-    out.extend(f"-external.label={k}={v}" for k, v in external_labels(catalog).items())
+    out.extend(f"-external.label={k}={v}" for k, v in conventions.external_labels(catalog).items())
     return out
 
 

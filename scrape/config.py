@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from zarish_obs import conventions
 from zarish_obs.catalog import Catalog, RemoteWrite
 from zarish_obs.scrape.kubernetes import PodTarget, apiservers_job, nodes_job, pods_job
 from zarish_obs.scrape.probes import probes_job
@@ -66,7 +67,7 @@ def build_prometheus_config(catalog: Catalog, topology: Topology | None = None) 
             "scrape_interval": p.scrape_interval,
             "scrape_timeout": p.scrape_timeout,
             "evaluation_interval": p.evaluation_interval,
-            "external_labels": {"cluster": catalog.cluster, "region": catalog.primary_region.name},
+            "external_labels": conventions.external_labels(catalog),
         },
         "rule_files": list(topo.rule_files),
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(topo.alertmanagers)}]}]},

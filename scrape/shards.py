@@ -40,7 +40,7 @@ How the store treats the HA replicas (they send the same samples, labelled `repl
   (`--query.replica-label=replica`); the compactor can also merge their blocks offline
   (`--deduplication.replica-label=replica`, irreversible).
 
-Label names here (`shard`, `replica`) are provisional constants; they belong in conventions.py.
+The label names are conventions.SHARD_LABEL and REPLICA_LABEL.
 """
 
 from __future__ import annotations
@@ -50,14 +50,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from zarish_obs.catalog import Catalog
+from zarish_obs.conventions import REPLICA_LABEL, SHARD_LABEL
 from zarish_obs.scrape.config import Topology, build_prometheus_config
 from zarish_obs.scrape.kubernetes import pods_job
 from zarish_obs.scrape.networkpolicy import metrics_policies
 from zarish_obs.scrape.render import HEADER, render
 from zarish_obs.writers import configmap, to_yaml, to_yaml_documents
 
-SHARD_LABEL = "shard"
-REPLICA_LABEL = "replica"
 HASH_LABEL = "__tmp_hash"
 PODS_JOB = pods_job([])["job_name"]
 REPLICA_NAMES = string.ascii_lowercase

@@ -39,6 +39,18 @@ SLO_WINDOW_LABEL = "slo_window"
 OWN_LABELS = (SLO_LABEL, SEVERITY_LABEL, DR_TRIGGER_LABEL, REGION_LABEL, TIME_COMPRESSED_LABEL, LONG_WINDOW_LABEL,
               SHORT_WINDOW_LABEL, OBJECTIVE_LABEL, SLO_WINDOW_LABEL)
 
+# Prometheus's global.external_labels, which every alert and remote-written series carries (Alertmanager's
+# inhibitions match on the region), and the labels a sharded or HA Prometheus adds to them.
+CLUSTER_LABEL = "cluster"
+SHARD_LABEL = "shard"
+REPLICA_LABEL = "replica"
+
+
+def external_labels(catalog: Catalog) -> dict[str, str]:
+    """What Prometheus (scrape/config.py) and vmalert (alerts/engines.py) stamp on what they send."""
+    return {CLUSTER_LABEL: catalog.cluster, REGION_LABEL: catalog.primary_region.name}
+
+
 # Every HTTP server-error status: what the catalog's error regex must match, and what the generated tests and the
 # local stack answer with when they need an error.
 SERVER_ERROR_STATUSES = tuple(str(code) for code in range(500, 600))

@@ -25,9 +25,7 @@ from zarish_obs.errors import CatalogError, ExitCode, ZarishError
 from zarish_obs.openslo_validate import Doc, check_documents, parse_documents, render_path
 
 SOURCE = "<imported catalog>"  # how catalog problems that no document caused are located
-_SLOTH_WINDOW = re.compile(r"\{\{-?\s*\.window\s*-?\}\}")
 _RANGE = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
-_SELECTOR = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*(?:\s*\{[^{}]*\})?|\{[^{}]*\}")
 _KNOWN_ANNOTATIONS = {
     "Service": {openslo.TIER, openslo.PORT, openslo.METRICS_PORT},
     "SLI": {openslo.KIND, openslo.THRESHOLD, openslo.TOTAL_QUERY, openslo.BAD_QUERY, openslo.GOOD_QUERY},
@@ -355,40 +353,20 @@ class _Refusal:
     reason: str
 
 
-def _ranges(query: str) -> list[tuple[int, int, str]]:
-    """(start, end, inside) of every `[...]` outside strings and comments."""
-    out: list[tuple[int, int, str]] = []
-    i = 0
-    while i < len(query):
-        ch = query[i]
-        if ch in "\"'`":
-            j = i + 1
-            while j < len(query) and query[j] != ch:
-                j += 2 if query[j] == "\\" and ch != "`" else 1
-            i = j + 1
-        elif ch == "#":
-            end = query.find("\n", i)
-            i = len(query) if end < 0 else end + 1
-        elif ch == "[":
-            end = query.find("]", i)
-            if end < 0:
-                return out
-            out.append((i, end + 1, query[i + 1:end].strip()))
-            i = end + 1
-        else:
-            i += 1
-    return out
-
-
 def _windowed(query: str, counter: bool) -> str | _Refusal:
     """The query with the catalog's `[{{window}}]` where its one range length was; a raw counter selector
     (`counter: true`) becomes `increase(selector[{{window}}])`."""
-    query = _SLOTH_WINDOW.sub(promql_lexer.PLACEHOLDER, query)
+    query = promql_lexer.from_sloth(query)
     if promql_lexer.PLACEHOLDER in query:
         return query
-    ranges = _ranges(query)
+    try:
+        lexed = promql_lexer.lex(query)
+    except promql_lexer.LexError:
+        return query  # the catalog's own check refuses it, located at this field
+    ranges = [(a, b, query[a + 1:b - 1].strip()) for a, b in lexed.ranges]
     if not ranges:
-        if counter and _SELECTOR.fullmatch(query.strip()):
+        selectors = lexed.selectors
+        if counter and len(selectors) == 1 and selectors[0].text(query) == query.strip():
             return f"increase({query.strip()}{promql_lexer.RANGE_PLACEHOLDER})"
         return _Refusal("no range selector to count events over the SLO window: write it with [{{window}}] "
                         "(e.g. sum(increase(x[{{window}}]))), or a bare counter selector with counter: true")

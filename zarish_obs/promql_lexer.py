@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 PLACEHOLDER = "{{window}}"
 RANGE_PLACEHOLDER = f"[{PLACEHOLDER}]"
+# Sloth's Go-template spelling of the same placeholder, with any trim markers and spacing.
+_SLOTH_PLACEHOLDER = re.compile(r"\{\{-?\s*\.window\s*-?\}\}")
 
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -73,8 +75,14 @@ class Lexed:
     selectors: list[Selector] = field(default_factory=list)
     windows: list[int] = field(default_factory=list)  # offsets of `[{{window}}]`
     stray: list[int] = field(default_factory=list)  # offsets of `{{window}}` anywhere else
+    ranges: list[tuple[int, int]] = field(default_factory=list)  # every other `[...]`: (start, end past `]`)
     at_modifiers: list[int] = field(default_factory=list)
     comments: list[tuple[int, int]] = field(default_factory=list)  # `# ...` to the end of its line
+
+
+def from_sloth(query: str) -> str:
+    """Sloth's `{{.window}}` (OpenSLO documents written for Sloth use it too) as the catalog's `{{window}}`."""
+    return _SLOTH_PLACEHOLDER.sub(PLACEHOLDER, query)
 
 
 def _string_end(text: str, i: int) -> int:
@@ -240,6 +248,8 @@ def lex(query: str) -> Lexed:
             if inner >= 0:
                 out.stray.append(inner)
                 end = max(end, query.find("]", inner + len(PLACEHOLDER)))
+            else:
+                out.ranges.append((i, end + 1))
             i = end + 1
         elif ch == "{":
             matchers, close, comma = _braces(query, i)

@@ -25,14 +25,13 @@ from pydantic import ValidationError
 from zarish_obs.catalog import MIN_OBJECTIVE, RatioSLO
 from zarish_obs.fields import DNS_NAME_RE
 from zarish_obs.openslo_validate import Doc, parse_documents, render_path
-from zarish_obs.promql_lexer import LexError, lex
+from zarish_obs.promql_lexer import PLACEHOLDER, LexError, from_sloth, lex
 
 PROMETHEUS_VERSION = "prometheus/v1"
 K8S_API_VERSION = "sloth.slok.dev/v1"
 K8S_KIND = "PrometheusServiceLevel"
 DEFAULT_WINDOW = "30d"  # Sloth's --default-slo-period when not given
 RESERVED_NAMES = ("availability", "latency")  # the catalog's own SLO kinds
-_WINDOW_TEMPLATE = re.compile(r"\{\{-?\s*\.window\s*-?\}\}")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
 
 
@@ -174,8 +173,8 @@ def dns_label(name: str) -> str:
 
 def catalog_query(query: str) -> tuple[str, str | None]:
     """Sloth's `{{.window}}` as the catalog's `{{window}}`; the reason when another template remains."""
-    converted = _WINDOW_TEMPLATE.sub("{{window}}", query)
-    others = [m for m in _TEMPLATE.findall(converted) if m != "{{window}}"]
+    converted = from_sloth(query)
+    others = [m for m in _TEMPLATE.findall(converted) if m != PLACEHOLDER]
     if others:
         return converted, (f"uses the template {others[0]}: Sloth fills in only {{{{.window}}}}, the one "
                            "placeholder the catalog has ({{window}})")
