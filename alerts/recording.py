@@ -1,9 +1,16 @@
 """Recording rules: one rule per signal and window for all services, aggregated by (environment, service).
 
 The rule count depends on the SLO kinds and windows, never on the number of services. Windows shorter
-than a day come straight from the raw counters; windows of a day or more are exact sums of the recorded
-5-minute increases, tiled by a `[w:5m]` subquery, and live in their own group evaluated once a minute
-(their value only changes at 5-minute boundaries anyway).
+than a day come straight from the raw counters; those a tier with a short `for:` reads (page_fast: 5m,
+1h) are recorded at the global evaluation interval with the 5-minute increases, the others (30m, 2h, 6h) in
+the group that runs once a minute (see every_minute). Windows of a day or more live there too (their value
+only changes at 5-minute boundaries anyway) and are layered: the group records the hourly increases (12 of
+the recorded 5-minute ones) and the current hour's 5-minute increases so far, then each window's event counts
+as the hourly increases at its hour points plus the hour so far minus the hour so far a window ago, which is
+exactly the sum of the window's 5-minute tiles at a twelfth of the reads (a 30-day window reads 720 hourly
+points instead of 8,640 tiles), and the ratios from those counts. A window that is not whole hours, or a group
+evaluated less often than HOUR_TILE_LAG allows, sums the 5-minute tiles instead. The groups read each other
+one way only (the once-a-minute group reads the other), as vmalert runs them in order.
 
 Maintenance windows that exclude their minutes from the SLOs (catalog `maintenance`, `exclude_from_slo`):
 the maintenance series is recorded per (environment, service); a 5-minute increase whose middle lies in a
@@ -74,8 +81,23 @@ def tiled(catalog: Catalog, window: str) -> bool:
     return bool(maintenance_promql.slo_windows(catalog)) and window in conventions.BURN_LONG_WINDOWS
 
 
-def slo_short_rules(catalog: Catalog) -> list[dict[str, Any]]:
-    """5-minute event increases and the ratios of windows under a day, one rule per SLO kind."""
+LAG_SHARE = 10  # a window may be recorded once a minute if every tier reading it holds for 10 minutes or more
+
+
+def every_minute(catalog: Catalog, window: str) -> bool:
+    """Whether a ratio window is recorded by the group that runs once a minute: every enabled tier that reads it
+    waits at least LAG_SHARE times that minute (`for:`), so the lag is a tenth of it at most (page_slow's 30m
+    and 6h, the tickets' 2h; page_fast's 5m and 1h stay at the global evaluation interval)."""
+    minute = conventions.long_group_seconds(catalog)
+    fors = conventions.timings(catalog).tier_for
+    w = conventions.normalise(window)
+    return all(parse_duration(fors[t.name]) >= LAG_SHARE * minute for t in conventions.enabled_tiers(catalog)
+               if w in (conventions.normalise(t.long_window), conventions.normalise(t.short_window)))
+
+
+def slo_tile_rules(catalog: Catalog) -> list[dict[str, Any]]:
+    """The 5-minute event increases, one rule per SLO kind (in the short group, whose tiled windows read them:
+    the groups must read each other one way only, as vmalert runs them in order)."""
     s = promql.signals(catalog)
     rules: list[dict[str, Any]] = []
     for kind in conventions.slo_kinds(catalog):
@@ -88,8 +110,16 @@ def slo_short_rules(catalog: Catalog) -> list[dict[str, Any]]:
         rules.append(_rule(conventions.SLO_REQUESTS_5M, maintenance_promql.unless_active(catalog, total, middle),
                            label))
         rules.append(_rule(conventions.SLO_ERRORS_5M, maintenance_promql.unless_active(catalog, bad, middle), label))
+    return rules
+
+
+def slo_short_rules(catalog: Catalog, minute: bool = False) -> list[dict[str, Any]]:
+    """The ratios of windows under a day recorded at the global interval (`minute`: once a minute, see
+    every_minute), one rule per SLO kind (or one for all, summed from the tiles)."""
+    s = promql.signals(catalog)
+    rules: list[dict[str, Any]] = []
     for window in conventions.ratio_windows(catalog):
-        if conventions.is_long(window):
+        if conventions.is_long(window) or every_minute(catalog, window) != minute:
             continue
         if tiled(catalog, window):
             rules.append(_rule(conventions.slo_error_ratio(window), s.slo_error_ratio_recorded(window)))
@@ -104,10 +134,23 @@ def slo_short_rules(catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def slo_long_rules(catalog: Catalog) -> list[dict[str, Any]]:
-    """Ratios of windows of a day or more, exact sums of recorded increases; one rule for all kinds."""
+    """The once-a-minute group: the shorter windows every_minute puts there, then the windows of a day or more
+    in the order they read each other (one evaluation instant): the hourly increases and the hour so far, then
+    per window its event counts and their ratio; one rule for all kinds."""
     s = promql.signals(catalog)
-    return [_rule(conventions.slo_error_ratio(w), s.slo_error_ratio_recorded(w))
-            for w in conventions.ratio_windows(catalog) if conventions.is_long(w)]
+    windows = [w for w in conventions.ratio_windows(catalog) if conventions.is_long(w)]
+    rules: list[dict[str, Any]] = slo_short_rules(catalog, minute=True)
+    if any(conventions.layered(catalog, w) for w in windows):
+        for bad in (False, True):
+            rules.append(_rule(conventions.slo_events(conventions.HOUR_TILE, bad), s.hourly_events(bad)))
+        for bad in (False, True):
+            rules.append(_rule(conventions.slo_events_so_far(bad), s.events_so_far(bad)))
+    for w in windows:
+        for bad in (False, True):
+            expr = s.layered_events(w, bad) if conventions.layered(catalog, w) else s.tiled_events(w, bad=bad)
+            rules.append(_rule(conventions.slo_events(w, bad), expr))
+        rules.append(_rule(conventions.slo_error_ratio(w), s.slo_error_ratio_recorded(w)))
+    return rules
 
 
 def recording_groups(catalog: Catalog) -> list[dict[str, Any]]:
@@ -115,12 +158,12 @@ def recording_groups(catalog: Catalog) -> list[dict[str, Any]]:
     active = maintenance_promql.active(catalog)
     # First in the group whose short windows it mutes: rules of one group run in order, on one instant.
     maint = [_rule(conventions.MAINTENANCE_ACTIVE, active)] if active is not None else []
-    short = slo_short_rules(catalog)
+    short = slo_tile_rules(catalog) + slo_short_rules(catalog)
     if short:
         groups.append({"name": SLO_SHORT_GROUP, "rules": maint + short})
     elif maint:
         groups.append({"name": MAINTENANCE_GROUP, "rules": maint})
-    long = slo_long_rules(catalog)
+    long = slo_long_rules(catalog) if conventions.slo_kinds(catalog) else []
     if long:
         groups.append(long_group(catalog, SLO_LONG_GROUP, long))
     return groups

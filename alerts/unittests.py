@@ -37,7 +37,7 @@ import math
 import re
 from typing import Any
 
-from zarish_obs import conventions, maintenance, maintenance_promql
+from zarish_obs import conventions, maintenance, maintenance_promql, promql
 from zarish_obs.alerts import burnrate, common, dr, ratio_series, recovery, targets
 from zarish_obs.alerts.recording import recording_groups
 from zarish_obs.catalog import Catalog, Service
@@ -284,6 +284,7 @@ def _burn_group(catalog: Catalog) -> dict[str, Any] | None:
             "exp_samples": [{"labels": _series(ratio, {**kind.labels(LOW_ENV, svc.name), "slo": g.kind}),
                              "value": 1} for g, svc in reps.items()],
         })
+    expr_tests += _layered_tests(catalog, kind, prod, reps, step, end)
     return {
         "name": "burn-rate tiers fire at 5m + for; zero and low traffic never alert",
         "interval": _at(step),
@@ -291,6 +292,29 @@ def _burn_group(catalog: Catalog) -> dict[str, Any] | None:
         "alert_rule_test": alert_tests,
         "promql_expr_test": expr_tests,
     }
+
+
+def _layered_tests(catalog: Catalog, kind: _Kind, env: str, reps: dict[burnrate.ObjectiveGroup, Service], step: int,
+                   end: int) -> list[dict[str, Any]]:
+    """Once the burn has crossed an hour, every long window's recorded event counts equal the sum of its 5-minute
+    tiles to 1e-9 (1 where they do: promtool compares values exactly, and the layered sum adds in another order),
+    on the last step and the one before."""
+    if end <= conventions.HOUR_TILE_SECONDS + FIRST_TILE:
+        return []
+    env_matcher = [Matcher(catalog.metrics.environment_label, env)]
+    tests = []
+    for t in (end - step, end):
+        for w in conventions.ratio_windows(catalog):
+            if not conventions.is_long(w):
+                continue
+            for bad in (False, True):
+                recorded = selector(conventions.slo_events(w, bad), env_matcher)
+                tiles = promql.Signals.tiled_events(w, env_matcher, bad)
+                expected = [{"labels": _series("", {**kind.labels(env, svc.name), conventions.SLO_LABEL: g.kind}),
+                             "value": 1} for g, svc in reps.items()]
+                tests.append({"expr": f"abs({recorded} - {tiles}) <= bool {tiles} * 1e-9", "eval_time": _at(t),
+                              "exp_samples": expected})
+    return tests
 
 
 def _absent_group(catalog: Catalog) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from zarish_obs.cliutil import parse_instant
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.monitor.client import Client, QueryError, Settings, settings_from_env
 from zarish_obs.monitor.evaluate import build_report
-from zarish_obs.monitor.queries import plan, recorded_kinds, recorded_probe, send_order, slo_kinds
+from zarish_obs.monitor.queries import plan, probed_source, recorded_probe, send_order
 
 
 def default_environment(catalog: Catalog) -> str:
@@ -62,9 +62,7 @@ def run_check(catalog: Catalog, prometheus_url: str | None = None, at: float | N
             queries = plan(catalog, environment, source)
             results = client.query_many({q.name: q.expr for q in send_order(queries)})
     else:
-        needed = set(slo_kinds(catalog))
-        have = recorded_kinds([dict(s.labels) for s in answer])
-        source = "recorded" if needed and needed <= have else "raw"
+        source = probed_source(catalog, [dict(s.labels) for s in answer])
         queries = plan(catalog, environment, source)
         results = client.query_many({q.name: q.expr for q in send_order(queries)})
     report = build_report(catalog, environment, results, source=source, at=at,

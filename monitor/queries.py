@@ -2,13 +2,16 @@
 
 Every signal is ONE query grouped by (environment, service) for all services of the environment;
 expressions come from zarish_obs.promql and recorded names from zarish_obs.conventions. Windows of a day
-or more read the recorded 5-minute SLO increases when Prometheus has them, raw counters otherwise.
+or more read the event counts the rules record for them when Prometheus has those (source `recorded`), the
+sums of the recorded 5-minute SLO increases when it has only those (`tiles`: rules of an older zarish-obs, or
+a history backfilled at 5 minutes), raw counters otherwise.
 DR triggers are stateless: "above X for 5m" is a subquery over the last 5m at the rule evaluation
 interval, which holds exactly when the alert rule (`for: 5m`) would be firing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zarish_obs import conventions, promql
@@ -31,15 +34,61 @@ event_windows = conventions.event_windows
 dr_rate_window = promql.dr_error_ratio_window
 
 
+def _long_windows(catalog: Catalog) -> list[str]:
+    return [w for w in ratio_windows(catalog) + event_windows(catalog) if conventions.is_long(w)]
+
+
+# The probe's marker (a label, as `or` matches series without their names) for hourly increases as old as the
+# longest layered window.
+PROBE_LABEL, HOUR_HISTORY = "zarish_probe", "hour_history"
+
+
+def _layered_reach(catalog: Catalog) -> str | None:
+    """The longest long window summed from the hourly increases (None when no window is)."""
+    layered = [w for w in _long_windows(catalog) if conventions.layered(catalog, w)]
+    return max(layered, key=parse_duration) if layered else None
+
+
 def recorded_probe(catalog: Catalog, environment: str) -> Query:
-    """Which SLO kinds have recorded 5m increases in this environment (cheap; sent first)."""
+    """Which recorded SLO series each kind has in this environment (cheap; sent first): the long windows' event
+    counts, the 5-minute increases, and whether the hourly increases reach back the longest layered window (the
+    recorded counts of a Prometheus whose rules gained the hourly layer less than a window ago miss the hours
+    before it)."""
     s = promql.signals(catalog)
-    sel = promql.selector(conventions.SLO_REQUESTS_5M, [s.env(environment)])
-    return Query(PROBE, f"count by ({SLO_LABEL}) ({sel})")
+    names = [conventions.slo_events(w) for w in _long_windows(catalog)] + [conventions.SLO_REQUESTS_5M]
+    sel = promql.selector("", [promql.Matcher("__name__", promql.regex_any(names), "=~"), s.env(environment)])
+    expr = f"count by (__name__, {SLO_LABEL}) ({sel})"
+    reach = _layered_reach(catalog)
+    if reach is not None:
+        hourly = promql.selector(conventions.slo_events(conventions.HOUR_TILE), [s.env(environment)])
+        old = f"count by ({SLO_LABEL}) ({hourly} offset {conventions.normalise(reach)})"
+        expr += f'\nor\nlabel_replace({old}, "{PROBE_LABEL}", "{HOUR_HISTORY}", "", "")'
+    return Query(PROBE, expr)
 
 
-def recorded_kinds(probe_labels: list[dict[str, str]]) -> set[str]:
-    return {labels.get(SLO_LABEL, "") for labels in probe_labels}
+def probed_source(catalog: Catalog, probe_labels: list[dict[str, str]]) -> str:
+    """`recorded` when every SLO kind has every long window's event counts (and hourly increases a window old
+    where they are layered), else `tiles` when every kind has the 5-minute increases, else `raw`."""
+    have = {(labels.get(PROBE_LABEL) or labels.get("__name__", ""), labels.get(SLO_LABEL, ""))
+            for labels in probe_labels}
+    kinds = slo_kinds(catalog)
+    if not kinds:
+        return "raw"
+    needed = {conventions.slo_events(w) for w in _long_windows(catalog)}
+    if _layered_reach(catalog) is not None:
+        needed.add(HOUR_HISTORY)
+    if all((name, k) in have for name in needed for k in kinds):
+        return "recorded"
+    return "tiles" if all((conventions.SLO_REQUESTS_5M, k) in have for k in kinds) else "raw"
+
+
+def _recorded(s: promql.Signals, signal: str, source: str) -> Callable[[str, list[promql.Matcher]], str]:
+    """The long-window expression of `signal` (ratio or events) for a recorded `source`."""
+    if source == "tiles":
+        if signal == "ratio":
+            return lambda w, m: promql.safe_ratio(s.tiled_events(w, m, bad=True), s.tiled_events(w, m))
+        return lambda w, m: s.tiled_events(w, m)
+    return s.slo_error_ratio_recorded if signal == "ratio" else s.recorded_events
 
 
 def _tag(parts: list[tuple[str, str | None]]) -> str | None:
@@ -53,10 +102,9 @@ def _slo_signal(catalog: Catalog, environment: str, window: str, source: str, si
     Prometheus has them, from the raw counters otherwise."""
     s = promql.signals(catalog)
     env = [s.env(environment)]
-    recorded, raw = ((s.slo_error_ratio_recorded, s.slo_error_ratio_raw) if signal == "ratio"
-                     else (s.recorded_events, s.slo_total))
-    if source == "recorded" and conventions.is_long(window):
-        return recorded(window, env)
+    raw = s.slo_error_ratio_raw if signal == "ratio" else s.slo_total
+    if source != "raw" and conventions.is_long(window):
+        return _recorded(s, signal, source)(window, env)
     return _tag([(k, raw(k, catalog.services, window, env)) for k in slo_kinds(catalog)])
 
 
@@ -121,14 +169,15 @@ def per_service_plan(catalog: Catalog, environment: str, service: str, source: s
     svc = [x for x in catalog.services if x.name == service]
     out = golden_signals(s, m)
     per_window = (
-        ("slo_ratio", ratio_windows(catalog), s.slo_error_ratio_recorded,
+        ("slo_ratio", ratio_windows(catalog), _recorded(s, "ratio", source),
          lambda kind, w: s.slo_error_ratio_raw(kind, svc, w, m)),
-        ("slo_events", event_windows(catalog), s.recorded_events, lambda kind, w: s.slo_total(kind, svc, w, m)),
+        ("slo_events", event_windows(catalog), _recorded(s, "events", source),
+         lambda kind, w: s.slo_total(kind, svc, w, m)),
     )
     for prefix, windows, recorded, raw in per_window:
         for w in windows:
             for kind in slo_kinds(catalog):
-                if source == "recorded" and conventions.is_long(w):
+                if source != "raw" and conventions.is_long(w):
                     expr = recorded(w, [*m, promql.Matcher(SLO_LABEL, kind)])
                 else:
                     expr = raw(kind, w)

@@ -62,9 +62,12 @@ def _maint_cell(svc: dict[str, Any]) -> str:
     return f"{m['name']} until {until}" + ("" if svc.get("counts", True) else ", not counted")
 
 
+_SOURCES = {"recorded": "recorded", "tiles": "recorded 5-minute", "raw": "raw"}
+
+
 def render_table(report: dict[str, Any], colour: bool = False) -> str:
     lines = [f"zarish-obs monitor: {report['catalog']} / {report['environment']} at {report['evaluated_at']} "
-             f"({report['prometheus_url']}, long windows from {report['slo_source']} series, "
+             f"({report['prometheus_url']}, long windows from {_SOURCES.get(report['slo_source'], 'raw')} series, "
              f"{report.get('queries', '?')} queries)", ""]
     header = ["SERVICE", "STATUS", "REQ/S", "ERRORS", "P50", "P95", "AVAILABILITY (SLI%/OBJ%)", "LATENCY (SLI%/OBJ%)"]
     ratios = any(s["slo"] not in _BUILT_IN for svc in report["services"] for s in svc["slos"])

@@ -145,11 +145,12 @@ class History:
 
     def slo_ratio_recorded(self, service: str, kind: str, at: int, window: int,
                            environment: str = "production") -> float:
-        """bad/total from the recorded 5m increases, tiled the way `sum_over_time(x[w:5m])` tiles them."""
+        """bad/total from the recorded 5m increases at the grid points in (at - window, at], as the rules and the
+        monitor tile them (promql.over_tiles)."""
         tr = self.find(service, environment)
         first = max(at - window, self.recorded_start)
         bad = total = 0.0
-        for slot_end in range(first - first % SLOT + (SLOT if first % SLOT else 0), at + 1, SLOT):
+        for slot_end in range(first - first % SLOT + SLOT, at + 1, SLOT):
             if slot_end - SLOT < self.recorded_start:
                 continue
             b, t = self.events(tr, kind, slot_end - SLOT, slot_end)

@@ -57,8 +57,9 @@ def test_rule_count_grows_with_windows_not_services() -> None:
     small, large = synthetic(8), synthetic(400)
     for file in (RECORDING_FILE, SLO_FILE, DR_FILE, RECOVERY_FILE, TARGETS_FILE):
         assert len(_rules(rule_groups(small)[file])) == len(_rules(rule_groups(large)[file])), file
-    # 4 signal rules + 2 kinds x (2 increases + 5 short windows) + 3 long windows (1d, 3d, 30d)
-    assert len(_rules(rule_groups(large)[RECORDING_FILE])) == 4 + 2 * (2 + 5) + 3
+    # 4 signal rules + 2 kinds x (2 increases + 5 short windows) + 4 hourly layers (hour, hour so far: total and
+    # bad) + 3 long windows (1d, 3d, 30d) x (total, bad, ratio)
+    assert len(_rules(rule_groups(large)[RECORDING_FILE])) == 4 + 2 * (2 + 5) + 4 + 3 * 3
     # 4 tiers x (4 availability objectives + 1 latency objective) + absence
     assert len(_alerts(large, conventions.SLO_BURN_ALERTS["availability"])) == 16
     assert len(_alerts(large, conventions.SLO_BURN_ALERTS["latency"])) == 4
@@ -70,7 +71,9 @@ def test_recording_rules_use_shared_names_and_promql(default_catalog: Catalog) -
     windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
     assert records == {conventions.REQUEST_RATE, conventions.ERROR_RATIO, conventions.LATENCY_P50,
                        conventions.LATENCY_P95, conventions.SLO_REQUESTS_5M, conventions.SLO_ERRORS_5M,
-                       *(conventions.slo_error_ratio(w) for w in windows)}
+                       *(conventions.slo_error_ratio(w) for w in windows),
+                       *(conventions.slo_events(w, bad) for w in ("1h", "1d", "3d", "30d") for bad in (False, True)),
+                       conventions.SLO_REQUESTS_HOUR_SO_FAR, conventions.SLO_ERRORS_HOUR_SO_FAR}
     for r in rules:
         assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", r["record"]), r["record"]
     s = promql.signals(default_catalog)
@@ -80,9 +83,10 @@ def test_recording_rules_use_shared_names_and_promql(default_catalog: Catalog) -
         "latency", default_catalog.services, "5m")
     assert by_record[(conventions.slo_error_ratio("6h"), "availability")]["expr"] == s.slo_error_ratio_raw(
         "availability", default_catalog.services, "6h")
-    # A day or more: exact sums of the recorded 5m increases, one rule for both kinds.
+    # A day or more: ratios of the recorded event counts, layered from the hourly increases; one rule for both kinds.
     assert by_record[(conventions.slo_error_ratio("30d"), None)]["expr"] == s.slo_error_ratio_recorded("30d")
-    assert "sum_over_time" in by_record[(conventions.slo_error_ratio("1d"), None)]["expr"]
+    assert by_record[(conventions.slo_events("30d"), None)]["expr"] == s.layered_events("30d")
+    assert "sum_over_time" in by_record[(conventions.slo_events("1d", True), None)]["expr"]
     # Every ratio is NaN-safe: bad / (total > 0) or total * 0.
     for r in rules:
         if r["record"].split(":")[2].startswith("ratio"):
@@ -111,7 +115,7 @@ def test_burn_rule_shape(default_catalog: Catalog) -> None:
         f'{conventions.slo_error_ratio("5m")}{{slo="availability", service=~"clinical-records|patient-registry"}}'
         " > (14.4 * 0.001)\nand\n"
         f'sum_over_time({conventions.SLO_REQUESTS_5M}{{slo="availability", '
-        'service=~"clinical-records|patient-registry"}[1h:5m]) >= 20')
+        'service=~"clinical-records|patient-registry"}[59m59s999ms:5m]) >= 20')
     assert rule["for"] == "2m"
     assert rule["labels"] == {"severity": "page", "long_window": "1h", "short_window": "5m", "objective": "99.9",
                               "slo_window": "30d"}

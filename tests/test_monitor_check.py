@@ -108,7 +108,7 @@ def healthy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 def test_healthy_system_ok_and_values_match_truth(healthy: Served, capsys: pytest.CaptureFixture[str]) -> None:
     rc, report = cli(capsys, "--prometheus-url", healthy.url, "--at", str(healthy.end))
     assert rc == 0 and report["status"] == "ok" and report["exit_code"] == 0, report["errors"]
-    assert report["slo_source"] == "recorded" and report["errors"] == []
+    assert report["slo_source"] == "tiles" and report["errors"] == []
     assert report["failover_recommended"] is False and report["failover_procedure"] == []
     assert all(t["fired"] is False for t in report["dr_triggers"])
     assert report["rpo"]["breached"] is False
@@ -427,7 +427,7 @@ def test_custom_labels_catalog(backend: str, other_catalogs: dict[str, Catalog],
     h = History(cat, end, traffic=traffic, gauges=dr_gauges(cat, backup=lambda t: float(t - t % 300)))
     with served(h, tmp_path, backend) as proc:
         report = run_check(cat, proc.url, at=end)
-    assert report["environment"] == "prod" and report["slo_source"] == "recorded"
+    assert report["environment"] == "prod" and report["slo_source"] == "tiles"
     assert report["status"] == "ok", (report["errors"], [s["problems"] for s in report["services"]])
     for svc in report["services"]:
         assert close(svc["request_rate"], 4.0) and close(svc["latency_p95_seconds"],

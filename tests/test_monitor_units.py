@@ -16,7 +16,15 @@ from zarish_obs.errors import ZarishError
 from zarish_obs.monitor.check import parse_at
 from zarish_obs.monitor.client import QueryError, Sample, parse_header, safe_url, samples
 from zarish_obs.monitor.evaluate import build_report, worst
-from zarish_obs.monitor.queries import per_service_plan, plan, ratio_windows, recorded_probe
+from zarish_obs.monitor.queries import (
+    HOUR_HISTORY,
+    PROBE_LABEL,
+    per_service_plan,
+    plan,
+    probed_source,
+    ratio_windows,
+    recorded_probe,
+)
 from zarish_obs.monitor.report import render_table, to_json
 
 
@@ -42,7 +50,7 @@ def test_every_per_service_signal_is_one_grouped_query(default_catalog: Catalog)
             continue
         assert 'environment="production"' in q.expr, q.name
         if q.name.startswith("slo_") and conventions.is_long(q.name.split(":")[1]):
-            assert conventions.SLO_REQUESTS_5M in q.expr
+            assert conventions.slo_events(q.name.split(":")[1]) in q.expr
         else:
             assert "by (environment, service" in q.expr or "by (le, environment, service)" in q.expr, q.name
 
@@ -195,3 +203,20 @@ def test_golden_query_plan(default_catalog: Catalog) -> None:
     for source in ("recorded", "raw"):
         queries = [recorded_probe(default_catalog, "production"), *plan(default_catalog, "production", source)]
         assert_golden(f"monitor/queries-{source}.txt", "".join(f"# {q.name}\n{q.expr}\n\n" for q in queries))
+
+
+def test_probed_source_needs_every_kinds_long_counts_and_hours_a_window_old(default_catalog: Catalog) -> None:
+    """`recorded` only with every long window's counts and the hour-history marker for every kind; the 5-minute
+    increases alone (older rules, a young hourly history) give `tiles`; nothing recorded gives `raw`."""
+    kinds = conventions.slo_kinds(default_catalog)
+    longs = [w for w in ratio_windows(default_catalog) if conventions.is_long(w)]
+    counts = [{"__name__": conventions.slo_events(w), "slo": k} for w in longs for k in kinds]
+    tiles = [{"__name__": conventions.SLO_REQUESTS_5M, "slo": k} for k in kinds]
+    marker = [{PROBE_LABEL: HOUR_HISTORY, "slo": k} for k in kinds]
+    assert probed_source(default_catalog, counts + tiles + marker) == "recorded"
+    assert probed_source(default_catalog, counts + tiles) == "tiles"
+    assert probed_source(default_catalog, counts + tiles + marker[:1]) == "tiles"
+    assert probed_source(default_catalog, tiles) == "tiles"
+    assert probed_source(default_catalog, counts[1:] + tiles + marker) == "tiles"
+    assert probed_source(default_catalog, tiles[:1]) == "raw"
+    assert probed_source(default_catalog, []) == "raw"

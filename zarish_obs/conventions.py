@@ -81,6 +81,13 @@ LATENCY_P95 = f"{LEVEL}:zarish_http_request_duration_seconds:p95_rate5m"
 # 5-minute SLO event increases, label slo=<kind>: the source of every long window.
 SLO_REQUESTS_5M = f"{LEVEL}:zarish_slo_requests:increase5m"
 SLO_ERRORS_5M = f"{LEVEL}:zarish_slo_errors:increase5m"
+# Hourly SLO event increases (12 of the 5-minute ones), recorded every minute and read on the hour grid: what the
+# long windows are summed from (see promql.Signals.layered_events).
+SLO_REQUESTS_1H = f"{LEVEL}:zarish_slo_requests:increase1h"
+SLO_ERRORS_1H = f"{LEVEL}:zarish_slo_errors:increase1h"
+# The 5-minute increases of the current hour so far: the part of a long window the hourly ones do not hold yet.
+SLO_REQUESTS_HOUR_SO_FAR = f"{LEVEL}:zarish_slo_requests:increase_hour_so_far"
+SLO_ERRORS_HOUR_SO_FAR = f"{LEVEL}:zarish_slo_errors:increase_hour_so_far"
 # 1 per (environment, service) while a maintenance window that excludes its minutes from the SLOs is open.
 MAINTENANCE_ACTIVE = f"{LEVEL}:zarish_maintenance:active"
 # Maintenance windows count from 1970-01-02T00:00Z on: promtool's clock starts at 0, and the generated tests
@@ -93,6 +100,16 @@ MAINTENANCE_SINCE = 86400
 def slo_error_ratio(window: str) -> str:
     """Recorded bad/total ratio of every SLO over `window` (label slo)."""
     return f"{LEVEL}:zarish_slo_errors:ratio_rate{normalise(window)}"
+
+
+def slo_events(window: str, bad: bool = False) -> str:
+    """Recorded total (or bad) SLO events over `window` (label slo): the 5m and 1h tiles, and every window of a
+    day or more, which the ratios, the alerts' minimum-event guard and the monitor read."""
+    return f"{LEVEL}:zarish_slo_{'errors' if bad else 'requests'}:increase{normalise(window)}"
+
+
+def slo_events_so_far(bad: bool = False) -> str:
+    return SLO_ERRORS_HOUR_SO_FAR if bad else SLO_REQUESTS_HOUR_SO_FAR
 
 
 # -- alert names ----------------------------------------------------------------------------------------
@@ -132,6 +149,13 @@ DR_TRIGGERS = {
 # -- windows --------------------------------------------------------------------------------------------
 TILE = "5m"  # the recorded SLO increases; every long window is a whole number of these
 TILE_SECONDS = 300
+HOUR_TILE = "1h"  # the hourly increases, 12 tiles each; long windows of whole hours are summed from them
+HOUR_TILE_SECONDS = 3600
+# The hourly increase recorded at t sums the 12 tiles ending at t - HOUR_TILE_LAG: read at an hour point H from
+# any evaluation in (H - group interval, H], it holds exactly the tiles from H - 1h to H - 5m, so consecutive hour
+# points tile without gap or overlap whatever the group's offset within its interval (which needs an interval of
+# at most TILE - HOUR_TILE_LAG).
+HOUR_TILE_LAG_SECONDS = 120
 LONG_WINDOW_SECONDS = 86400  # windows of a day or more are sums of the recorded tiles
 LONG_GROUP_INTERVAL_SECONDS = 60  # rule groups whose inputs change only every few minutes
 
@@ -142,6 +166,20 @@ def normalise(window: str) -> str:
 
 def is_long(window: str) -> bool:
     return parse_duration(window) >= LONG_WINDOW_SECONDS
+
+
+def long_group_seconds(catalog: Catalog) -> float:
+    """How often the long-window group really runs: its time-scaled minute, or Prometheus's own evaluation
+    interval when that is longer."""
+    return max(timings(catalog).long_group_seconds, parse_duration(catalog.prometheus.evaluation_interval))
+
+
+def layered(catalog: Catalog, window: str) -> bool:
+    """Whether a long window is summed from the hourly increases (whole hours, and a long-window group that runs
+    often enough for HOUR_TILE_LAG_SECONDS to hold), rather than from the 5-minute tiles alone."""
+    seconds = parse_duration(window)
+    return (is_long(window) and seconds % HOUR_TILE_SECONDS == 0
+            and long_group_seconds(catalog) <= TILE_SECONDS - HOUR_TILE_LAG_SECONDS)
 
 
 def _sorted(windows: set[str]) -> list[str]:

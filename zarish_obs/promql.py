@@ -223,16 +223,76 @@ class Signals:
             return None
         return safe_ratio(f"({bad})", f"({total})")
 
-    # -- SLO windows from the recorded 5-minute increases ------------------------------------------------
+    # -- SLO windows from the recorded increases --------------------------------------------------------
+    @staticmethod
+    def tiled_events(window: str, matchers: Sequence[Matcher] = (), bad: bool = False) -> str:
+        """Exact event count over `window`: the recorded 5m increases on the 5-minute grid, without overlap."""
+        return over_tiles("sum", selector(conventions.slo_events(conventions.TILE, bad), matchers), window,
+                          conventions.TILE)
+
+    @staticmethod
+    def hourly_events(bad: bool = False) -> str:
+        """The last 12 tiles up to HOUR_TILE_LAG ago: read on the hour grid, one hour's tiles (conventions)."""
+        lag = format_duration(conventions.HOUR_TILE_LAG_SECONDS)
+        return over_tiles("sum", selector(conventions.slo_events(conventions.TILE, bad)), conventions.HOUR_TILE,
+                          conventions.TILE, lag)
+
+    @staticmethod
+    def events_so_far(bad: bool = False) -> str:
+        """The tiles of the current hour, from the one on the hour up to the latest, without a range that depends
+        on the time: of the last hour's 12 tiles, those of an hour with the parity of the current one. With p
+        the current hour's parity and S, S_odd the sums of all and of the odd hours' tiles: (1 - p) S + (2p - 1)
+        S_odd (the inner `time()` is each tile's own grid point)."""
+        hour = conventions.HOUR_TILE_SECONDS
+        parity = f"(time() % {2 * hour} >= bool {hour})"  # 1 in odd hours (a scalar: floor() takes vectors)
+        sel = selector(conventions.slo_events(conventions.TILE, bad))
+        every = over_tiles("sum", sel, conventions.HOUR_TILE, conventions.TILE)
+        odd = over_tiles("sum", f"({sel} * {parity})", conventions.HOUR_TILE, conventions.TILE)
+        return f"(1 - {parity}) * {every}\n+\n(2 * {parity} - 1) * {odd}"
+
+    def layered_events(self, window: str, bad: bool = False) -> str:
+        """Events over `window` (whole hours) with as few reads as possible, equal to `tiled_events`: the hourly
+        increases at the window's hour points hold the tiles up to 5 minutes before the last one, the hour so
+        far adds the current hour's, and the same hour so far `window` ago, already in the first hourly
+        increase, is taken off. Each part counts as 0 while it has no series (a young history).
+
+        The current hour so far is computed here, not read from its recorded series: vmalert writes a rule's
+        result after the round, so the rules after it in the group would read the previous round's, which just
+        after an hour point still holds the hour that the hourly increases now hold too. The hourly increases
+        tolerate that lag (any evaluation in the 3 minutes before an hour point records that hour's tiles), and
+        the hour so far a window ago is long written."""
+        parts = (
+            ("hours", over_tiles("sum", selector(conventions.slo_events(conventions.HOUR_TILE, bad)), window,
+                                 conventions.HOUR_TILE)),
+            ("hour_so_far", self.events_so_far(bad)),
+            ("hour_so_far_before", f"-({conventions.slo_events_so_far(bad)} offset {conventions.normalise(window)})"),
+        )
+        marked = "\nor\n".join(f'label_replace({expr}, "{LAYER_LABEL}", "{name}", "", "")' for name, expr in parts)
+        return f"sum{by([*self.group, conventions.SLO_LABEL])} (\n{marked}\n)"
+
     @staticmethod
     def recorded_events(window: str, matchers: Sequence[Matcher] = (), bad: bool = False) -> str:
-        """Exact event count over `window`: the recorded 5m increases tiled without overlap."""
-        name = conventions.SLO_ERRORS_5M if bad else conventions.SLO_REQUESTS_5M
-        return f"sum_over_time({selector(name, matchers)}[{window}:5m])"
+        """Exact event count over `window`: the recorded series for a day or more, 5m tiles below that."""
+        if conventions.is_long(window):
+            return selector(conventions.slo_events(window, bad), matchers)
+        return Signals.tiled_events(window, matchers, bad)
 
     def slo_error_ratio_recorded(self, window: str, matchers: Sequence[Matcher] = ()) -> str:
         """Bad/total over `window` as a ratio of exact sums (not an average of ratios), for every SLO."""
         return safe_ratio(self.recorded_events(window, matchers, bad=True), self.recorded_events(window, matchers))
+
+
+LAYER_LABEL = "zarish_layer"  # tells the parts of a layered sum apart until `sum` drops it
+
+
+def over_tiles(fn: str, expr: str, window: str, step: str, offset: str | None = None) -> str:
+    """`fn` over the values of `expr` at the `step` grid points of the last `window` (`offset` earlier).
+
+    Prometheus 2 subqueries include both ends, so on the grid `[1h:5m]` reads 13 points: the range is a
+    millisecond short, which reads exactly window/step points at every instant, on the grid or off it (and
+    changes nothing where the range's start is excluded anyway, as in Prometheus 3 and VictoriaMetrics)."""
+    rng = format_duration(parse_duration(window) - 0.001)
+    return f"{fn}_over_time({expr}[{rng}:{step}]" + (f" offset {offset})" if offset else ")")
 
 
 def signals(catalog: Catalog) -> Signals:
