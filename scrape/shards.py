@@ -118,6 +118,11 @@ def victoria_metrics_relabel_config() -> list[dict[str, Any]]:
     return [{"action": "labeldrop", "regex": REPLICA_LABEL}]
 
 
+def victoria_metrics_dedup_flag(scrape_interval: str) -> str:
+    """VictoriaMetrics' flag that keeps one sample per scrape interval of the series the replicas both write."""
+    return f"-dedup.minScrapeInterval={scrape_interval}"
+
+
 def build_member_config(catalog: Catalog, shards: int, replicas: int, member: Member,
                         topology: Topology | None = None) -> dict[str, Any]:
     """prometheus.yml of one member of the set (see the module docstring for what differs and why)."""

@@ -13,9 +13,10 @@ from zarish_obs.catalog import BUILT_IN_SOURCE
 from zarish_obs.cliutil import CatalogOpt, FormatOpt, TableOrJson, catalog, err, new_app
 from zarish_obs.errors import ExitCode
 from zarish_obs.stack import configs, manager, scenarios
-from zarish_obs.stack.layout import DEFAULT_DIR, StackState
+from zarish_obs.stack.layout import DEFAULT_DIR, SHARDED, SINGLE, TOPOLOGIES, StackState
 
 ScenarioName = Enum("ScenarioName", {n: n for n in scenarios.names()}, type=str)  # type: ignore[misc]
+TopologyName = Enum("TopologyName", {n: n for n in TOPOLOGIES}, type=str)  # type: ignore[misc]
 
 DirOpt = Annotated[Path, typer.Option("--dir", "-d", help="State directory of the stack (configs, data, logs, "
                                       "PID files).", envvar="ZARISH_STACK_DIR")]
@@ -26,7 +27,8 @@ TimeScaleOpt = Annotated[float, typer.Option(
 
 STACK_HELP = ("Run the whole observability loop on this machine: Prometheus, Alertmanager, Pushgateway and the "
               "blackbox exporter (Debian packages) with the generated configuration, a synthetic workload and "
-              "a webhook receiver, all on 127.0.0.1. Exit codes: status gives 1 when a component crashed, "
+              "a webhook receiver, all on 127.0.0.1 (`up --topology sharded`: Prometheus shards, VictoriaMetrics and "
+              "vmalert instead of one Prometheus). Exit codes: status gives 1 when a component crashed, "
               "69 when no stack runs; up gives 64 when one already runs.")
 stack_app = new_app("stack", STACK_HELP)
 
@@ -42,10 +44,13 @@ def _listing(state: StackState) -> list[str]:
 
 
 def _next_steps(state: StackState, root: Path) -> list[str]:
-    prom = state.url("prometheus")
+    url = state.query_url()
+    report = ([f"report: zarish-obs report --catalog {state.catalog} --prometheus-url {url} --last 1h"]
+              if state.topology == SHARDED else [])
     return [
         f"received alerts: {Path(state.dir) / 'received-alerts.jsonl'}",
-        f"check:  zarish-obs monitor check --catalog {state.catalog} --prometheus-url {prom}",
+        f"check:  zarish-obs monitor check --catalog {state.catalog} --prometheus-url {url}",
+        *report,
         f"switch: zarish-obs stack scenario error-storm --dir {root}   "
         f"(scenarios: {', '.join(scenarios.names())})",
         f"stop:   zarish-obs stack down --dir {root}",
@@ -64,6 +69,14 @@ def up_cmd(
         "open for the stack's life (the `maintenance` scenario storms that service inside it). With a window, "
         "the page tiers' long windows are summed from 5-minute tiles, so pages come at 5-minute boundaries.")
     ] = False,
+    topology: Annotated[TopologyName, typer.Option(
+        "--topology", help="single: one Prometheus evaluating the rules. sharded: two Prometheus shards from `scrape "
+        "generate --shards 2 --replicas 2` (shard 0 an HA pair) remote-writing into a deduplicating VictoriaMetrics, "
+        "vmalert running `alerts generate --target vmalert` against it; monitor check and report then read "
+        "VictoriaMetrics.")] = TopologyName(SINGLE),
+    scenario_service: Annotated[str | None, typer.Option(
+        "--scenario-service", metavar="SERVICE", help="Confine the DR environment's scenarios (error-storm, slow) "
+        "to this service's pod; the other services stay healthy.", show_default=False)] = None,
     fmt: FormatOpt = TableOrJson.table,
 ) -> None:
     """Start the stack in the background and print where everything listens."""
@@ -73,11 +86,13 @@ def up_cmd(
     if note:
         err(note)
     state = manager.up(cat, root, scenario.value, time_scale, str(path) if path else BUILT_IN_SOURCE,
-                       progress=lambda m: err(f"stack: {m}"), drill=drill)
+                       progress=lambda m: err(f"stack: {m}"), drill=drill, topology=topology.value,
+                       scenario_service=scenario_service)
     if fmt is TableOrJson.json:
         print(json.dumps({**state.to_json(), "scenario": scenario.value, "time_compressed": note is not None}))
         return
     print(f"stack up in {state.dir}: catalog {state.catalog_name!r}, scenario {scenario.value}"
+          + (f", topology {state.topology}" if state.topology != SINGLE else "")
           + (f", TIME-COMPRESSED x{state.time_scale:g}" if note else ""))
     print("\n".join(_listing(state)))
     print("\n".join(_next_steps(state, root)))
@@ -90,12 +105,14 @@ def status_cmd(root: DirOpt = DEFAULT_DIR, fmt: FormatOpt = TableOrJson.table) -
     bad = [r for r in rows if r.state != "running"]
     scenario = manager.current_scenario(root)
     if fmt is TableOrJson.json:
+        sharded = {"topology": state.topology} if state.topology != SINGLE else {}
         print(json.dumps({"dir": state.dir, "scenario": scenario, "time_scale": state.time_scale,
-                          "catalog": state.catalog, "ok": not bad,
+                          "catalog": state.catalog, "ok": not bad, **sharded,
                           "components": [r.__dict__ for r in rows]}))
     else:
         compressed = f", TIME-COMPRESSED x{state.time_scale:g}" if state.time_scale != 1 else ""
-        print(f"stack in {state.dir}: scenario {scenario}{compressed}")
+        shape = f", topology {state.topology}" if state.topology != SINGLE else ""
+        print(f"stack in {state.dir}: scenario {scenario}{shape}{compressed}")
         for r in rows:
             print(f"  {r.name:<34} {r.state:<15} {r.url:<24} pid {r.pid}"
                   + (f"  (log: {r.log})" if r.state != "running" else ""))

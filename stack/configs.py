@@ -85,12 +85,19 @@ def compression_note(catalog: Catalog) -> str | None:
             f"{catalog.prometheus.scrape_interval}. Rate windows are not compressed. For demos and tests only.")
 
 
+def local_topology(workload: dict[str, Any], *, alertmanager: str, blackbox: str, pushgateway: str,
+                   rule_files: list[str]) -> Topology:
+    """Where the stack's Prometheus servers find their peers: loopback addresses and the workload as static pods."""
+    return Topology(alertmanagers=[alertmanager], rule_files=rule_files, blackbox=blackbox,
+                    pushgateway=pushgateway, pods=pod_targets(workload), probes=probe_urls(workload),
+                    cluster_jobs=False)
+
+
 def prometheus_config(catalog: Catalog, workload: dict[str, Any], *, alertmanager: str, blackbox: str,
                       pushgateway: str, rule_files: list[str]) -> dict[str, Any]:
     """prometheus.yml for the stack: the production builder with a loopback topology."""
-    topo = Topology(alertmanagers=[alertmanager], rule_files=rule_files, blackbox=blackbox,
-                    pushgateway=pushgateway, pods=pod_targets(workload), probes=probe_urls(workload),
-                    cluster_jobs=False)
+    topo = local_topology(workload, alertmanager=alertmanager, blackbox=blackbox, pushgateway=pushgateway,
+                          rule_files=rule_files)
     return build_prometheus_config(catalog, topo)
 
 

@@ -36,6 +36,17 @@ DATA = "data"
 LOGS = "logs"
 HISTORY = "history"  # the exporters' recent past and the backfill's working files
 
+# The stack's topologies (`stack up --topology`): one Prometheus, or Prometheus shards writing into one store.
+SINGLE = "single"
+SHARDED = "sharded"
+TOPOLOGIES = (SINGLE, SHARDED)
+# The sharded topology's store: where `monitor check` and `report` read, since no shard holds everything.
+STORE_KIND = "victoria-metrics"
+
+
+def loopback(port: int) -> str:
+    return f"127.0.0.1:{port}"
+
 
 def proc_starttime(pid: int) -> str | None:
     """The kernel's start time of `pid` (clock ticks since boot): tells a PID apart from a later reuse."""
@@ -49,7 +60,9 @@ def proc_starttime(pid: int) -> str | None:
 @dataclass
 class Component:
     name: str
-    kind: str  # prometheus | alertmanager | pushgateway | blackbox | receiver | exporter | infra
+    # prometheus | alertmanager | pushgateway | blackbox | receiver | exporter | infra; sharded: prometheus-shard |
+    # victoria-metrics | vmalert
+    kind: str
     port: int
     url: str
     ready: str  # path that answers < 500 when the component is up
@@ -65,6 +78,11 @@ class Component:
         return self.starttime is None or proc_starttime(self.pid) == self.starttime
 
 
+def loopback_component(name: str, kind: str, port: int, ready: str, **extra: Any) -> Component:
+    """A component listening on 127.0.0.1:`port`, not started yet."""
+    return Component(name, kind, port, f"http://{loopback(port)}", ready, extra=extra)
+
+
 @dataclass
 class StackState:
     dir: str
@@ -73,18 +91,31 @@ class StackState:
     time_scale: float
     started_at: float
     components: dict[str, Component] = field(default_factory=dict)
+    topology: str = SINGLE
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, **asdict(self)}
+        """The single topology's state reads as it always did: `topology` is written only when it is another."""
+        data = asdict(self)
+        if self.topology == SINGLE:
+            del data["topology"]
+        return {"version": STATE_VERSION, **data}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StackState:
         comps = {n: Component(**c) for n, c in (data.get("components") or {}).items()}
+        topology = data.get("topology", SINGLE)
+        if topology not in TOPOLOGIES:
+            raise ValueError(f"unknown topology {topology!r}")
         return cls(dir=data["dir"], catalog=data["catalog"], catalog_name=data["catalog_name"],
-                   time_scale=data["time_scale"], started_at=data["started_at"], components=comps)
+                   time_scale=data["time_scale"], started_at=data["started_at"], components=comps,
+                   topology=topology)
 
     def url(self, kind: str) -> str:
         return next(c.url for c in self.components.values() if c.kind == kind)
+
+    def query_url(self) -> str:
+        """The Prometheus-compatible API `monitor check` and `report` read: the store when shards write into one."""
+        return self.url(STORE_KIND if self.topology == SHARDED else "prometheus")
 
 
 class Layout:

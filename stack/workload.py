@@ -90,9 +90,10 @@ def health_paths(catalog: Catalog) -> list[dict[str, str]]:
 
 
 def workload_config(catalog: Catalog, ports: dict[str, int], infra_port: int, scenario_file: str,
-                    pushgateway_url: str) -> dict[str, Any]:
+                    pushgateway_url: str, only_service: str | None = None) -> dict[str, Any]:
     """Everything the exporter processes need, as plain data. A relative `scenario_file` is relative to
-    the directory of the file this config is written to."""
+    the directory of the file this config is written to. `only_service` confines the DR environment's
+    scenarios to that service's pod (the others stay healthy), so one service's page can be told apart."""
     ok, errors = status_codes(catalog.metrics.error_status_regex)
     dr_env = catalog.dr.error_ratio.environment
     drill = drill_pods(catalog)
@@ -106,7 +107,7 @@ def workload_config(catalog: Catalog, ports: dict[str, int], infra_port: int, sc
                 "rate": DR_ENV_RATE if env.name == dr_env else OTHER_ENV_RATE,
                 "error_budget": availability.error_budget if availability else DEFAULT_ERROR_BUDGET,
                 "latency_threshold": svc.slos.latency.threshold_seconds if svc.slos.latency else None,
-                "affected": env.name == dr_env,
+                "affected": env.name == dr_env and only_service in (None, svc.name),
                 "drill": pod_key(svc.name, env.name) in drill,
             })
     m = catalog.metrics

@@ -21,7 +21,12 @@ from zarish_obs.catalog import Catalog, load_catalog
 from zarish_obs.monitor.client import settings_from_env
 from zarish_obs.monitor.compliance.period import resolve
 from zarish_obs.monitor.compliance.run import run_report
-from zarish_obs.scrape.shards import REPLICA_LABEL, SHARD_LABEL, victoria_metrics_relabel_config
+from zarish_obs.scrape.shards import (
+    REPLICA_LABEL,
+    SHARD_LABEL,
+    victoria_metrics_dedup_flag,
+    victoria_metrics_relabel_config,
+)
 from zarish_obs.stack.synthetic import STEP, History, Traffic, aligned_end, backfill, const, start_prometheus
 from zarish_obs.writers import to_yaml
 
@@ -64,7 +69,7 @@ def test_report_on_victoria_metrics_counts_an_ha_pair_once(tmp_path: Path) -> No
     relabel = tmp_path / "relabel.yml"
     relabel.write_text(to_yaml(victoria_metrics_relabel_config()), "utf-8")
     dedup = procs.start_victoria_metrics(tmp_path / "vm-dedup", extra=[
-        f"-dedup.minScrapeInterval={STEP}s", f"-relabelConfig={relabel}"])
+        victoria_metrics_dedup_flag(f"{STEP}s"), f"-relabelConfig={relabel}"])
     plain = procs.start_victoria_metrics(tmp_path / "vm-plain")
     try:
         _import_copies(dedup.url, text)

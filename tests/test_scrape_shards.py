@@ -37,6 +37,7 @@ from zarish_obs.scrape.shards import (
     build_shard_configs,
     members,
     render_shards,
+    victoria_metrics_dedup_flag,
     victoria_metrics_relabel_config,
 )
 from zarish_obs.stack.main import main
@@ -294,7 +295,7 @@ def start_victoria_metrics(work: Path, name: str, dedup: str | None,
     argv = [procs.binary("victoria-metrics"), f"-storageDataPath={work / name}", f"-httpListenAddr=127.0.0.1:{port}",
             "-search.latencyOffset=0s", "-retentionPeriod=100y"]
     if dedup:
-        argv.append(f"-dedup.minScrapeInterval={dedup}")
+        argv.append(victoria_metrics_dedup_flag(dedup))
     if relabel:
         path = work / f"{name}-relabel.yml"
         path.write_text(to_yaml(relabel))

@@ -29,7 +29,11 @@ BINARIES = {
     "pushgateway": "prometheus-pushgateway",
     "blackbox": "prometheus-blackbox-exporter",
     "victoria-metrics": "victoria-metrics",
+    "vmalert": "vmalert",
 }
+# What start_victoria_metrics passes as -search.latencyOffset: the newest samples are answered at once, so a
+# vmalert reading that store needs no -datasource.lookback.
+VICTORIA_METRICS_LATENCY_OFFSET = "0s"
 
 
 def python_module(module: str, *args: str) -> list[str]:
@@ -211,8 +215,16 @@ def start_victoria_metrics(data_dir: Path, port: int | None = None, extra: Seque
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [binary("victoria-metrics"), f"-storageDataPath={data_dir}", f"-httpListenAddr=127.0.0.1:{port}",
-            "-search.latencyOffset=0s", "-retentionPeriod=100y", *extra]
+            f"-search.latencyOffset={VICTORIA_METRICS_LATENCY_OFFSET}", "-retentionPeriod=100y", *extra]
     return start("victoria-metrics", argv, data_dir.parent / f"victoria-metrics-{port}.log", url, "/health")
+
+
+def start_vmalert(flags: Sequence[str], work: Path, port: int | None = None, cwd: Path | None = None) -> Proc:
+    """vmalert on loopback with `flags` (rule files, datasource, notifier ...); relative paths resolve in `cwd`."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [binary("vmalert"), *flags, f"-httpListenAddr=127.0.0.1:{port}"]
+    return start("vmalert", argv, work / f"vmalert-{port}.log", url, "/health", cwd=cwd)
 
 
 @contextlib.contextmanager
