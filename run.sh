@@ -53,7 +53,7 @@ case "${1:-}" in
     install_debian "${TEST_DEB_PACKAGES[@]}"; install_python
     "$VENV/bin/ruff" check .
     shift
-    exec "$VENV/bin/pytest" -p no:cacheprovider "$@" ;;
+    exec "$VENV/bin/pytest" -p no:cacheprovider --durations=15 "$@" ;;
   bench) setup; shift; for b in bench/bench_*.py bench/soak.py; do nice "$VENV/bin/python" "$b" "$@"; done ;;
   golden) setup; ZARISH_UPDATE_GOLDEN=1 exec "$VENV/bin/pytest" -q -k golden ;;
   *) sed -n '2,8p' "$0"; exit 64 ;;

@@ -54,7 +54,7 @@ HIST = "http_request_duration_seconds"
 REQUESTS = "http_requests_total"
 
 
-def catalog() -> Catalog:
+def catalog(**prometheus: str) -> Catalog:
     def svc(name: str, window: str, latency: bool) -> dict[str, Any]:
         slos: dict[str, Any] = {"availability": {"objective": 99.5, "window": window}}
         if latency:
@@ -64,7 +64,25 @@ def catalog() -> Catalog:
     data = {"version": 1, "name": "long-windows", "regions": [{"name": "dhaka", "role": "primary"}],
             "environments": [{"name": "production", "namespace": "prod"}, {"name": "staging", "namespace": "stg"}],
             "services": [svc("alpha", "30d", True), svc("beta", "28d", False), svc("gamma", "30d", False)]}
+    if prometheus:
+        data["prometheus"] = prometheus
     return parse_catalog(yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize(("interval", "layered"), [("1m", True), ("1m30s", True), ("2m", False)])
+def test_the_hour_layer_only_where_its_lag_holds_on_vmalert_too(interval: str, layered: bool) -> None:
+    """A long group evaluated every 2 minutes could read an hourly increase up to 4 minutes old on vmalert (a round
+    late), past the 3 minutes the 2-minute lag absorbs: its long windows sum the 5-minute tiles instead, and it
+    records no hourly layer."""
+    cat = catalog(scrape_interval="15s", evaluation_interval=interval)
+    rules = long_rules(cat)
+    s = promql.signals(cat)
+    for w in ("1d", "3d", "28d", "30d"):
+        assert conventions.layered(cat, w) is layered
+        for bad in (False, True):
+            want = s.layered_events(w, bad) if layered else s.tiled_events(w, bad=bad)
+            assert rules[conventions.slo_events(w, bad)] == want
+    assert (conventions.slo_events(conventions.HOUR_TILE) in rules) is layered
 
 
 class Truth:

@@ -81,10 +81,7 @@ LATENCY_P95 = f"{LEVEL}:zarish_http_request_duration_seconds:p95_rate5m"
 # 5-minute SLO event increases, label slo=<kind>: the source of every long window.
 SLO_REQUESTS_5M = f"{LEVEL}:zarish_slo_requests:increase5m"
 SLO_ERRORS_5M = f"{LEVEL}:zarish_slo_errors:increase5m"
-# Hourly SLO event increases (12 of the 5-minute ones), recorded every minute and read on the hour grid: what the
-# long windows are summed from (see promql.Signals.layered_events).
-SLO_REQUESTS_1H = f"{LEVEL}:zarish_slo_requests:increase1h"
-SLO_ERRORS_1H = f"{LEVEL}:zarish_slo_errors:increase1h"
+# The hourly SLO event increases (12 of the 5-minute ones, read on the hour grid) are slo_events(HOUR_TILE).
 # The 5-minute increases of the current hour so far: the part of a long window the hourly ones do not hold yet.
 SLO_REQUESTS_HOUR_SO_FAR = f"{LEVEL}:zarish_slo_requests:increase_hour_so_far"
 SLO_ERRORS_HOUR_SO_FAR = f"{LEVEL}:zarish_slo_errors:increase_hour_so_far"
@@ -152,9 +149,9 @@ TILE_SECONDS = 300
 HOUR_TILE = "1h"  # the hourly increases, 12 tiles each; long windows of whole hours are summed from them
 HOUR_TILE_SECONDS = 3600
 # The hourly increase recorded at t sums the 12 tiles ending at t - HOUR_TILE_LAG: read at an hour point H from
-# any evaluation in (H - group interval, H], it holds exactly the tiles from H - 1h to H - 5m, so consecutive hour
-# points tile without gap or overlap whatever the group's offset within its interval (which needs an interval of
-# at most TILE - HOUR_TILE_LAG).
+# any evaluation in (H - (TILE - HOUR_TILE_LAG), H], it holds exactly the tiles from H - 1h to H - 5m, so
+# consecutive hour points tile without gap or overlap whatever the group's offset within its interval, as long as
+# the sample read at H is at most two intervals old (vmalert reads its own group's results a round late).
 HOUR_TILE_LAG_SECONDS = 120
 LONG_WINDOW_SECONDS = 86400  # windows of a day or more are sums of the recorded tiles
 LONG_GROUP_INTERVAL_SECONDS = 60  # rule groups whose inputs change only every few minutes
@@ -176,10 +173,10 @@ def long_group_seconds(catalog: Catalog) -> float:
 
 def layered(catalog: Catalog, window: str) -> bool:
     """Whether a long window is summed from the hourly increases (whole hours, and a long-window group that runs
-    often enough for HOUR_TILE_LAG_SECONDS to hold), rather than from the 5-minute tiles alone."""
+    often enough for HOUR_TILE_LAG_SECONDS to hold, on vmalert too), rather than from the 5-minute tiles alone."""
     seconds = parse_duration(window)
     return (is_long(window) and seconds % HOUR_TILE_SECONDS == 0
-            and long_group_seconds(catalog) <= TILE_SECONDS - HOUR_TILE_LAG_SECONDS)
+            and 2 * long_group_seconds(catalog) <= TILE_SECONDS - HOUR_TILE_LAG_SECONDS)
 
 
 def _sorted(windows: set[str]) -> list[str]:
