@@ -98,8 +98,8 @@ def _tag(parts: list[tuple[str, str | None]]) -> str | None:
 
 
 def _slo_signal(catalog: Catalog, environment: str, window: str, source: str, signal: str) -> str | None:
-    """One query for every service and SLO kind: from the recorded 5m increases for long windows when
-    Prometheus has them, from the raw counters otherwise."""
+    """One query for every service and SLO kind: long windows from the recorded series `source` names, the
+    rest (and every window with source `raw`) from the raw counters."""
     s = promql.signals(catalog)
     env = [s.env(environment)]
     raw = s.slo_error_ratio_raw if signal == "ratio" else s.slo_total
