@@ -57,7 +57,9 @@ class Seen:
     body: Any
 
 
-class GrafanaDouble(LoopbackServer):
+class GrafanaDouble(LoopbackServer[Fault, Seen]):
+    write_methods = WRITE_METHODS
+
     def __init__(self, tokens: dict[str, str] | None = None, users: dict[tuple[str, str], str] | None = None,
                  version: str = "11.6.0"):
         self.tokens = tokens if tokens is not None else {"glsa_editor_TOKEN_0123456789": "Editor",
@@ -73,24 +75,10 @@ class GrafanaDouble(LoopbackServer):
         self.lock = threading.RLock()
         self._ids = 0
 
-    # -- lifecycle ----------------------------------------------------------------------------------------
-    def start(self) -> GrafanaDouble:
-        double = self
-
-        class Handler(_Handler):
-            grafana = double
-
-        self.serve(Handler)
-        return self
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     # -- test helpers -------------------------------------------------------------------------------------
-    def inject(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
-
-    def writes(self) -> list[Seen]:
-        return [s for s in self.seen if s.method in WRITE_METHODS]
-
     def edit(self, uid: str, mutate: Callable[[dict[str, Any]], None]) -> None:
         """Somebody saves the dashboard in Grafana's UI: new content, version + 1."""
         with self.lock:
@@ -246,7 +234,7 @@ class GrafanaDouble(LoopbackServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    grafana: GrafanaDouble
+    double: GrafanaDouble
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -268,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _role(self) -> tuple[str | None, Any]:
         header = self.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            role = self.grafana.tokens.get(header[7:])
+            role = self.double.tokens.get(header[7:])
             return (role, None) if role else (None, {"message": "Invalid API key", "messageId": "api-key.invalid",
                                                      "statusCode": 401, "traceID": ""})
         if header.startswith("Basic "):
@@ -276,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
                 user, _, password = base64.b64decode(header[6:]).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 user, password = "", ""
-            role = self.grafana.users.get((user, password))
+            role = self.double.users.get((user, password))
             return (role, None) if role else (None, {"message": "Invalid username or password",
                                                      "messageId": "password-auth.failed", "statusCode": 401,
                                                      "traceID": ""})
@@ -291,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = ValueError
-        g = self.grafana
+        g = self.double
         fault = None
         with g.lock:
             for f in g.faults:

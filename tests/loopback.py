@@ -1,14 +1,45 @@
-"""The threaded loopback HTTP server under the API doubles (Grafana, Mimir): start on a free port, stop, URL."""
+"""The threaded loopback HTTP server under the API doubles (Grafana, Mimir): start on a free port, stop, URL, and
+the faults a test injects and the requests the double saw."""
 
 from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 
-class LoopbackServer:
+class _Request(Protocol):
+    method: str
+
+
+FaultT = TypeVar("FaultT")
+SeenT = TypeVar("SeenT", bound=_Request)
+
+
+class LoopbackServer(Generic[FaultT, SeenT]):
+    """A double serves `handler_class()` with itself as the handler's `double`; it keeps `faults` to inject and the
+    requests it `seen`, under `lock`."""
+
     server: ThreadingHTTPServer | None = None
     thread: threading.Thread | None = None
+    write_methods: ClassVar[tuple[str, ...]] = ()
+    lock: Any
+    faults: list[FaultT]
+    seen: list[SeenT]
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self.serve(type("Handler", (self.handler_class(),), {"double": self}))
+        return self
+
+    def inject(self, fault: FaultT) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def writes(self) -> list[SeenT]:
+        return [s for s in self.seen if s.method in self.write_methods]
 
     def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
         """Serve `handler` on 127.0.0.1 with a free port, in a daemon thread (a failing test never hangs on it)."""

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -222,7 +222,8 @@ def _accepted() -> Answer:
 
 
 @dataclass
-class MimirDouble(LoopbackServer):
+class MimirDouble(LoopbackServer[Fault, Seen]):
+    write_methods: ClassVar[tuple[str, ...]] = WRITES
     prefix: str = "/prometheus"
     multitenant: bool = True
     legacy_empty_404: bool = False
@@ -237,24 +238,10 @@ class MimirDouble(LoopbackServer):
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
 
-    # -- lifecycle ----------------------------------------------------------------------------------------------
-    def start(self) -> MimirDouble:
-        double = self
-
-        class Handler(_Handler):
-            mimir = double
-
-        self.serve(Handler)
-        return self
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     # -- test helpers -------------------------------------------------------------------------------------------
-    def inject(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
-
-    def writes(self) -> list[Seen]:
-        return [s for s in self.seen if s.method in WRITES]
-
     def put_group(self, tenant: str, namespace: str, group: dict[str, Any]) -> None:
         """Someone else stores a group (as Mimir would keep it)."""
         stored = decode_group(yaml.safe_dump(group))
@@ -387,7 +374,7 @@ class MimirDouble(LoopbackServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    mimir: MimirDouble
+    double: MimirDouble
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -398,9 +385,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         path = urlsplit(self.path).path
         headers = {k: v for k, v in self.headers.items()}
-        answer = self.mimir.answer(method, path, headers, body)
-        with self.mimir.lock:
-            self.mimir.seen.append(Seen(method, path, answer.status, headers.get("X-Scope-OrgID"), headers, body))
+        answer = self.double.answer(method, path, headers, body)
+        with self.double.lock:
+            self.double.seen.append(Seen(method, path, answer.status, headers.get("X-Scope-OrgID"), headers, body))
         data = answer.body.encode()
         try:
             self.send_response(answer.status)
