@@ -129,13 +129,12 @@ def test_installed_stack_and_demo_run_from_any_directory(where: str, installed: 
     assert down.returncode == 0 and "stopped" in down.stdout, down.stdout + down.stderr
     assert Layout(stack_dir).pid_files() == {}
 
-    # From the empty directory the demo runs exactly as a user types it: relative default --out and --dir. (From
-    # the repository root its stack's processes are the ones `status` just showed started with -P.)
-    if where == "repo-root":
-        return
-    demo_dir = cwd / DEMO_DIR
+    # From the empty directory the demo runs exactly as a user types it: relative default --out and --dir.
+    args = ["--out", str(tmp_path / "out"), "--dir", str(demo_dir)] if where == "repo-root" else []
+    if where == "empty-dir":
+        demo_dir = cwd / DEMO_DIR
     try:
-        demo = run("demo", "--budget", "260", timeout=300)
+        demo = run("demo", *args, "--budget", "260", timeout=300)
     finally:
         run("stack", "down", "--dir", str(demo_dir))  # a demo killed by the timeout leaves its stack behind
     assert demo.returncode == 0, demo.stderr[-3000:]
