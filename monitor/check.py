@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zarish_obs.catalog import Catalog
 from zarish_obs.cliutil import parse_instant
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.monitor.client import Client, QueryError, Settings, settings_from_env
 from zarish_obs.monitor.evaluate import build_report
 from zarish_obs.monitor.queries import plan, probed_source, recorded_probe, send_order
+
+if TYPE_CHECKING:  # a cron run may hold the cached snapshot of the model: read by attribute only
+    from zarish_obs.catalog import Catalog
 
 
 def default_environment(catalog: Catalog) -> str:

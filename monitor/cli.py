@@ -22,7 +22,9 @@ CHECK_EPILOG = (
     "65 bad catalog. A service inside a maintenance window that excludes its minutes from the SLOs is shown "
     "but does not count; DR triggers still do, unless a suppress_dr window is open. "
     "Credentials come from the environment: PROMETHEUS_TOKEN or PROMETHEUS_TOKEN_FILE "
-    "(bearer), or PROMETHEUS_USER with PROMETHEUS_PASSWORD or PROMETHEUS_PASSWORD_FILE (basic auth)."
+    "(bearer), or PROMETHEUS_USER with PROMETHEUS_PASSWORD or PROMETHEUS_PASSWORD_FILE (basic auth). "
+    "The validated catalog is kept between runs in $ZARISH_CACHE_DIR (default $XDG_CACHE_HOME/zarish-obs or "
+    "~/.cache/zarish-obs; 'off' turns it off); any change to the catalog file is validated again."
 )
 
 
@@ -65,11 +67,12 @@ def check(
 
     Cron-ready: one JSON object on stdout with --format json, logs on stderr, exit code = verdict.
     """
+    from zarish_obs import catalog_cache
     from zarish_obs.monitor import export
     from zarish_obs.monitor.check import parse_at, run_check
     from zarish_obs.monitor.report import emit
 
-    cat = catalog(path)
+    cat = catalog_cache.load(path)
     if ca_file is not None and not ca_file.is_file():
         raise ZarishError(f"--ca-file {ca_file}: no such file", ExitCode.USAGE)
     report = run_check(cat, prometheus_url, parse_at(at), environment, manual_reason=manual_trigger,

@@ -26,13 +26,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zarish_obs import conventions, maintenance, maintenance_promql, promql
-from zarish_obs.catalog import AvailabilitySLO, Catalog, LatencySLO, MaintenanceWindow, Service
 from zarish_obs.durations import parse_duration
 from zarish_obs.monitor.client import QueryError, Sample
 from zarish_obs.monitor.queries import SLO_LABEL, dr_rate_window
+
+if TYPE_CHECKING:  # a cron run may hold the cached snapshot of the model: read by attribute only
+    from zarish_obs.catalog import AvailabilitySLO, Catalog, MaintenanceWindow, Service
 
 REPORT_VERSION = 1
 OK, WARNING, CRITICAL, UNKNOWN = "ok", "warning", "critical", "unknown"
@@ -167,7 +169,7 @@ def _slo_report(svc: Service, kind: str, objective: AvailabilitySLO, ratios: dic
         "error_ratio": ratio, "error_budget": budget,
         "error_budget_remaining": remaining, "burn_rates": burn,
         "alerts": sorted(severities, key=("page", "ticket").index), "alert_tiers": tiers,
-        **({"threshold_seconds": objective.threshold_seconds} if isinstance(objective, LatencySLO) else {}),
+        **({"threshold_seconds": objective.threshold_seconds} if kind == "latency" else {}),
     }
 
 

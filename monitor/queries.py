@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from zarish_obs import conventions, promql
-from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
+
+if TYPE_CHECKING:  # a cron run may hold the cached snapshot of the model: read by attribute only
+    from zarish_obs.catalog import Catalog
 
 PROBE = "slo_recorded_kinds"
 SLO_LABEL = conventions.SLO_LABEL

@@ -12,13 +12,15 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zarish_obs import __version__
-from zarish_obs.catalog import Catalog
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
 from zarish_obs.writers import configmap
+
+if TYPE_CHECKING:  # the schedule only reads names and intervals
+    from zarish_obs.catalog import Catalog
 
 
 class ScheduleFormat(str, Enum):

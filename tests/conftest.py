@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +16,16 @@ from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+# `monitor check` keeps catalog snapshots between runs (zarish_obs/catalog_cache.py); the suite's go here, not
+# into the user's cache, and are removed at the end.
+SNAPSHOTS = tempfile.mkdtemp(prefix="zarish-test-snapshots-")
+os.environ["ZARISH_CACHE_DIR"] = SNAPSHOTS
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     left = procs.started_pids()
     procs.stop_all()
+    shutil.rmtree(SNAPSHOTS, ignore_errors=True)
     if left:
         print(f"\nstopped {len(left)} server(s) a test left running: {sorted(left.values())}")
 

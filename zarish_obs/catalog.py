@@ -13,7 +13,6 @@ import re
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -30,6 +29,14 @@ from pydantic import (
 )
 
 from zarish_obs import conventions, promql_lexer
+from zarish_obs.catalog_base import (
+    BUILT_IN_CATALOG,
+    CatalogBase,
+    MaintenanceWindowBase,
+    RatioSLOBase,
+    ServiceBase,
+    SLOBase,
+)
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import CatalogError
 from zarish_obs.fields import (
@@ -106,18 +113,9 @@ def _slo_window(value: str) -> str:
     return value
 
 
-class AvailabilitySLO(_Model):
+class AvailabilitySLO(SLOBase, _Model):
     objective: Annotated[Number, AfterValidator(_objective)]
     window: Annotated[Duration, AfterValidator(_slo_window)] = "30d"
-
-    @property
-    def window_seconds(self) -> float:
-        return parse_duration(self.window)
-
-    @property
-    def error_budget(self) -> float:
-        """Allowed fraction of bad events (0.001 for 99.9%)."""
-        return round(1 - self.objective / 100, 12)
 
 
 def _threshold_seconds(value: float) -> float:
@@ -151,7 +149,7 @@ def _ratio_query(value: str) -> str:
 RatioQuery = Annotated[str, AfterValidator(_ratio_query)]
 
 
-class RatioSLO(AvailabilitySLO):
+class RatioSLO(RatioSLOBase, AvailabilitySLO):
     """A custom ratio SLI: user PromQL counting total and bad (or good) events over `[{{window}}]`, for
     services that do not expose the catalog's request metrics. Its `name` is its SLO kind (the `slo` label)."""
 
@@ -168,15 +166,6 @@ class RatioSLO(AvailabilitySLO):
             raise ValueError(f"give exactly one of bad_query or good_query (bad = total - good); got {given}")
         return self
 
-    def queries(self) -> dict[str, str]:
-        """The queries given, by field name."""
-        out = {"total_query": self.total_query}
-        if self.bad_query is not None:
-            out["bad_query"] = self.bad_query
-        if self.good_query is not None:
-            out["good_query"] = self.good_query
-        return out
-
 
 class SLOs(_Model):
     availability: AvailabilitySLO | None = None
@@ -184,33 +173,13 @@ class SLOs(_Model):
     ratios: tuple[RatioSLO, ...] = Field((), description="custom ratio SLIs over user PromQL")
 
 
-class Service(_Model):
+class Service(ServiceBase, _Model):
     name: DnsName
     port: Port = 8080
     metrics_port: Port = 9090
     description: str = ""
     tier: Literal["critical", "standard"] = "standard"
     slos: SLOs = Field(default_factory=SLOs)
-
-    def slo_items(self) -> list[tuple[str, AvailabilitySLO]]:
-        """(kind, slo) pairs in a fixed order: availability first, then latency, then the ratio SLIs by name
-        in catalog order."""
-        out: list[tuple[str, AvailabilitySLO]] = []
-        if self.slos.availability:
-            out.append(("availability", self.slos.availability))
-        if self.slos.latency:
-            out.append(("latency", self.slos.latency))
-        out += [(r.name, r) for r in self.slos.ratios]
-        return out
-
-    def ratio(self, name: str) -> RatioSLO | None:
-        return next((r for r in self.slos.ratios if r.name == name), None)
-
-    @property
-    def http_slos(self) -> bool:
-        """Whether the catalog's request metrics are expected from it: it has an availability or latency SLO,
-        or no ratio SLI (which would stand in for them)."""
-        return bool(self.slos.availability or self.slos.latency or not self.slos.ratios)
 
 
 def _ratio(value: float) -> float:
@@ -330,7 +299,7 @@ LocalTime = Annotated[str, BeforeValidator(_local_time)]
 LocalDateTime = Annotated[str, BeforeValidator(_local_datetime)]
 
 
-class MaintenanceWindow(_Model):
+class MaintenanceWindow(MaintenanceWindowBase, _Model):
     """A planned maintenance window, in the catalog's time zone: one-off (`start`/`end`), or recurring as a
     cron schedule with a duration, or as weekdays with local `from`/`to` times (`to` before `from` ends the
     next day). Recurring windows last under 24 hours."""
@@ -351,13 +320,6 @@ class MaintenanceWindow(_Model):
                               "never hide a failover decision")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @property
-    def kind(self) -> str:
-        """oneoff | cron | weekly"""
-        if self.start is not None or self.end is not None:
-            return "oneoff"
-        return "cron" if self.schedule is not None else "weekly"
 
     @model_validator(mode="after")
     def _one_form(self) -> MaintenanceWindow:
@@ -442,7 +404,7 @@ def _timezone(value: str) -> str:
     return value
 
 
-class Catalog(_Model):
+class Catalog(CatalogBase, _Model):
     version: Annotated[Literal[1], BeforeValidator(_version)]
     name: DnsName
     cluster: DnsName = "zarish-his-prod"
@@ -471,21 +433,6 @@ class Catalog(_Model):
         if problems:
             raise CrossFieldError(problems, self.model_dump(by_alias=True))
         return self
-
-    # Convenience accessors used by every builder.
-    @property
-    def primary_region(self) -> Region:
-        return next(r for r in self.regions if r.role == "primary")
-
-    @property
-    def dr_regions(self) -> list[Region]:
-        return [r for r in self.regions if r.role == "dr"]
-
-    def environment(self, name: str) -> Environment:
-        for env in self.environments:
-            if env.name == name:
-                return env
-        raise KeyError(name)
 
 
 # -- cross-field checks ----------------------------------------------------------------------------------------
@@ -730,12 +677,11 @@ def _remote_write_problems(v: _Values) -> list[Problem]:
 
 
 # -- loading ---------------------------------------------------------------------------------------------------
-DEFAULT_CATALOG_RESOURCE = "default_catalog.yaml"
 BUILT_IN_SOURCE = "<built-in catalog>"  # how messages name the built-in catalog
 
 
 def default_catalog_text() -> str:
-    return resources.files("zarish_obs").joinpath("data", DEFAULT_CATALOG_RESOURCE).read_text("utf-8")
+    return BUILT_IN_CATALOG.read_text("utf-8")
 
 
 def _loc(loc: Sequence[Any], data: Any) -> str:
@@ -858,8 +804,13 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         raise CatalogError([f"{p}: (file): is a directory, expected a YAML file"]) from None
     except OSError as exc:
         raise CatalogError([f"{p}: (file): cannot read: {exc.strerror}"]) from None
+    return parse_catalog_bytes(raw, str(p))
+
+
+def parse_catalog_bytes(raw: bytes, source: str) -> Catalog:
+    """`parse_catalog` for a file's bytes, as read once (the cron cache keys its snapshot on the same bytes)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CatalogError([f"{p}: (file): not UTF-8 text (byte {exc.start})"]) from None
-    return parse_catalog(text, str(p))
+        raise CatalogError([f"{source}: (file): not UTF-8 text (byte {exc.start})"]) from None
+    return parse_catalog(text, source)

@@ -6,12 +6,14 @@ import sys
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from zarish_obs.catalog import Catalog, load_catalog
 from zarish_obs.errors import EXIT_CODES_HELP, ExitCode, ZarishError
+
+if TYPE_CHECKING:  # loaded when a command reads it, so `monitor check` can take the cron cache instead
+    from zarish_obs.catalog import Catalog
 
 CatalogOpt = Annotated[
     Path | None,
@@ -51,6 +53,8 @@ def parse_instant(text: str | None, option: str) -> float | None:
 
 
 def catalog(path: Path | None) -> Catalog:
+    from zarish_obs.catalog import load_catalog
+
     return load_catalog(path)
 
 

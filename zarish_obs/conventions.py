@@ -16,8 +16,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadDateError, CroniterError, croniter
-
 from zarish_obs.durations import format_duration, parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
 
@@ -328,6 +326,8 @@ _SCHEDULE_MAX_RUNS = 20000
 
 @functools.lru_cache(maxsize=32)
 def _longest_gap(schedule: str, timezone: str) -> int:
+    from croniter import CroniterBadDateError, CroniterError, croniter
+
     tz = ZoneInfo("UTC" if timezone in ("browser", "utc") else timezone)  # as report_timezone reads it
     try:
         runs = croniter(schedule, _SCHEDULE_START.replace(tzinfo=tz))

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from croniter import croniter
-
 from zarish_obs.conventions import report_timezone
 from zarish_obs.durations import parse_duration
 
@@ -63,6 +61,8 @@ def _starts(catalog: Catalog, window: MaintenanceWindow, since: float, until: fl
     """Start instants of a recurring window from `since` (minus one window length) to before `until`."""
     tz = report_timezone(catalog)
     if window.kind == "cron":
+        from croniter import croniter  # only cron windows need it
+
         assert window.schedule is not None and window.duration is not None
         runs = croniter(window.schedule, datetime.fromtimestamp(since - parse_duration(window.duration) - 60, tz))
         while True:

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from croniter import croniter
-
 from zarish_obs import conventions, maintenance
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import ExitCode, ZarishError
@@ -159,6 +157,8 @@ def fixed_offset(catalog: Catalog, what: str) -> int:
 
 
 def _cron_pieces(window: MaintenanceWindow, offset: int) -> list[Piece]:
+    from croniter import croniter  # only cron windows need it
+
     assert window.schedule is not None and window.duration is not None
     fields, nth = croniter.expand(window.schedule)
     minutes, hours, doms, months, dows = fields

@@ -14,10 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from zarish_obs import conventions, promql_lexer
-from zarish_obs.catalog import Catalog, Metrics, Service
+from zarish_obs import conventions
 from zarish_obs.durations import format_duration, parse_duration
+
+if TYPE_CHECKING:  # a cron run may hold the cached snapshot of the model: read by attribute only
+    from zarish_obs.catalog import Catalog, Metrics, Service
 
 _OPS = ("=", "!=", "=~", "!~")
 
@@ -178,6 +181,8 @@ class Signals:
                     at: float | None = None) -> str:
         """One query of a ratio SLI over `window` (ending at `at`), with `matchers` added to each of its
         selectors, summed per environment, and labelled with its service whatever the query's own labels say."""
+        from zarish_obs import promql_lexer  # only catalogs with ratio SLIs need the lexer
+
         inner = promql_lexer.rewrite(promql_lexer.lex(query), window, [m.render() for m in matchers],
                                      None if at is None else number(at))
         summed = f"sum{by([self.m.environment_label])} ({inner})"
@@ -209,6 +214,8 @@ class Signals:
         ratio SLIs was scraped, where others are watched through the request counter."""
         if not service.slos.ratios:
             return None
+        from zarish_obs import promql_lexer
+
         lexed = promql_lexer.lex(service.slos.ratios[0].total_query)
         sel = promql_lexer.selector_with(lexed, lexed.selectors[0], [m.render() for m in matchers])
         counted = f"count{by([self.m.environment_label])} (count_over_time({sel}[{window}]{offset}))"

@@ -2,34 +2,41 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from zarish_obs.errors import OutputError
 
-
-class _Dumper(yaml.SafeDumper):
-    """Block-style YAML with multi-line strings as literal blocks, so generated files diff well."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+if TYPE_CHECKING:
+    import yaml
 
 
-def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+@functools.cache
+def _dumper() -> type[yaml.SafeDumper]:
+    """Block-style YAML with multi-line strings as literal blocks, so generated files diff well. Built on first
+    use: the cron check writes a textfile with this module and no YAML."""
+    import yaml
 
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
 
-_Dumper.add_representer(str, _str_representer)
+    def str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+        style = "|" if "\n" in data else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+    Dumper.add_representer(str, str_representer)
+    return Dumper
 
 
 def to_yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000,
+    import yaml
+
+    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=False, width=1000,
                      allow_unicode=True)
 
 
