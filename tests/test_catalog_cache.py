@@ -76,7 +76,7 @@ def test_restored_catalog_equals_the_model(index: int) -> None:
         view.name = "changed"  # read-only, as the frozen model
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plausible_catalogs(max_changes=3))
 def test_restored_catalog_equals_the_model_property(mutation: Mutation) -> None:
     try:
@@ -185,9 +185,11 @@ def test_old_snapshots_are_pruned(cache: Path, tmp_path: Path) -> None:
         path.write_text(text.replace("version: 1", f"version: 1\n# edit {i}"))
         catalog_cache.load(path)
     assert len(snapshots(cache)) == catalog_cache.KEEP
-    (cache / "notes.txt").write_text("mine")
+    for name in ("notes.txt", "catalog-prod.json"):
+        (cache / name).write_text("mine")
     catalog_cache.load(None)
-    assert (cache / "notes.txt").read_text() == "mine"  # only its own snapshots are removed
+    assert len(snapshots(cache)) == catalog_cache.KEEP + 1  # the user's catalog-prod.json and KEEP of ours
+    assert (cache / "notes.txt").read_text() == (cache / "catalog-prod.json").read_text() == "mine"
 
 
 def test_key_follows_the_code_that_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

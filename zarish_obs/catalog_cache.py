@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +30,7 @@ CACHE_ENV = "ZARISH_CACHE_DIR"
 FORMAT = 1
 KEEP = 8  # snapshots kept: a few catalogs (environments, tests of an edit) without growing forever
 _PREFIX = "catalog-"
+_SNAPSHOT_NAME = re.compile(rf"{_PREFIX}[0-9a-f]{{64}}\.json")
 
 
 def cache_dir() -> Path | None:
@@ -173,6 +175,8 @@ def _write(directory: Path, key: str, catalog: Catalog) -> None:
 
 
 def _prune(directory: Path) -> None:
-    snapshots = sorted(directory.glob(f"{_PREFIX}*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    """Only files named as this module names them are removed: the directory may be one the user chose."""
+    ours = [p for p in directory.iterdir() if _SNAPSHOT_NAME.fullmatch(p.name)]
+    snapshots = sorted(ours, key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for old in snapshots[KEEP:]:
         old.unlink(missing_ok=True)
