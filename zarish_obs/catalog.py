@@ -31,11 +31,13 @@ from pydantic import (
 from zarish_obs import conventions, promql_lexer
 from zarish_obs.catalog_base import (
     BUILT_IN_CATALOG,
+    BUILT_IN_SOURCE,
     CatalogBase,
     MaintenanceWindowBase,
     RatioSLOBase,
     ServiceBase,
     SLOBase,
+    read_catalog,
 )
 from zarish_obs.durations import parse_duration
 from zarish_obs.errors import CatalogError
@@ -677,9 +679,6 @@ def _remote_write_problems(v: _Values) -> list[Problem]:
 
 
 # -- loading ---------------------------------------------------------------------------------------------------
-BUILT_IN_SOURCE = "<built-in catalog>"  # how messages name the built-in catalog
-
-
 def default_catalog_text() -> str:
     return BUILT_IN_CATALOG.read_text("utf-8")
 
@@ -793,22 +792,11 @@ def locate(path: str | Path | None, problems: Sequence[tuple[Loc, str]]) -> list
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """The catalog at `path`, or the built-in ZARISH HIS catalog when `path` is None."""
-    if path is None:
-        return parse_catalog(default_catalog_text(), BUILT_IN_SOURCE)
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise CatalogError([f"{p}: (file): no such file"]) from None
-    except IsADirectoryError:
-        raise CatalogError([f"{p}: (file): is a directory, expected a YAML file"]) from None
-    except OSError as exc:
-        raise CatalogError([f"{p}: (file): cannot read: {exc.strerror}"]) from None
-    return parse_catalog_bytes(raw, str(p))
+    return parse_catalog_bytes(*read_catalog(path))
 
 
 def parse_catalog_bytes(raw: bytes, source: str) -> Catalog:
-    """`parse_catalog` for a file's bytes, as read once (the cron cache keys its snapshot on the same bytes)."""
+    """`parse_catalog` for a file's bytes, as `read_catalog` returns them."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

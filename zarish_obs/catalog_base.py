@@ -13,11 +13,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zarish_obs.durations import parse_duration
+from zarish_obs.errors import CatalogError
 
 if TYPE_CHECKING:  # the model classes mix these in; only their names are needed here
     from zarish_obs.catalog import AvailabilitySLO, Environment, RatioSLO, Region, SLOs
 
 BUILT_IN_CATALOG = Path(__file__).with_name("data") / "default_catalog.yaml"
+BUILT_IN_SOURCE = "<built-in catalog>"  # how messages name the built-in catalog
+
+
+def read_catalog(path: str | Path | None) -> tuple[bytes, str]:
+    """The catalog file's bytes (None: the built-in catalog) and how messages name it, read once: the loader
+    parses these bytes and the cron cache keys its snapshot on them."""
+    if path is None:
+        return BUILT_IN_CATALOG.read_bytes(), BUILT_IN_SOURCE
+    p = Path(path)
+    try:
+        return p.read_bytes(), str(p)
+    except FileNotFoundError:
+        raise CatalogError([f"{p}: (file): no such file"]) from None
+    except IsADirectoryError:
+        raise CatalogError([f"{p}: (file): is a directory, expected a YAML file"]) from None
+    except OSError as exc:
+        raise CatalogError([f"{p}: (file): cannot read: {exc.strerror}"]) from None
 
 
 class SLOBase:

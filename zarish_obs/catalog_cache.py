@@ -50,8 +50,8 @@ def cache_dir() -> Path | None:
 
 def _code_stamp() -> bytes:
     here = Path(catalog_base.__file__).parent
-    entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(here)
-                     if e.name.endswith(".py"))
+    stats = ((e.name, e.stat()) for e in os.scandir(here) if e.name.endswith(".py"))
+    entries = sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats)
     return repr((FORMAT, __version__, entries)).encode()
 
 
@@ -61,22 +61,17 @@ def cache_key(raw: bytes) -> str:
 
 def load(path: Path | None) -> Catalog:
     """The catalog at `path` (None: the built-in one), from its snapshot when one matches its bytes; otherwise
-    loaded and validated as by `load_catalog` (same errors), and its snapshot stored."""
-    try:
-        raw = (catalog_base.BUILT_IN_CATALOG if path is None else Path(path)).read_bytes()
-    except OSError:
-        raw = None
+    validated as by `load_catalog` (same errors), and its snapshot stored."""
+    raw, source = catalog_base.read_catalog(path)
     directory = cache_dir()
-    key = cache_key(raw) if raw is not None else ""
-    if directory is not None and key:
+    key = cache_key(raw)
+    if directory is not None:
         restored = _read(directory / f"{_PREFIX}{key}.json", key)
         if restored is not None:
             return restored
-    from zarish_obs.catalog import BUILT_IN_SOURCE, load_catalog, parse_catalog_bytes
+    from zarish_obs.catalog import parse_catalog_bytes
 
-    if raw is None:
-        return load_catalog(path)  # the loader's own message for a file it cannot read
-    catalog = parse_catalog_bytes(raw, BUILT_IN_SOURCE if path is None else str(path))
+    catalog = parse_catalog_bytes(raw, source)
     if directory is not None:
         _write(directory, key, catalog)
     return catalog
