@@ -17,7 +17,7 @@ from zarish_obs import promql
 from zarish_obs.catalog import load_catalog
 from zarish_obs.conventions import timings
 from zarish_obs.stack import configs, scenarios
-from zarish_obs.stack.demo import DEMO_TIME_SCALE, DR_TRIGGER, MAINTENANCE, STORM
+from zarish_obs.stack.demo import DEMO_DIR, DEMO_TIME_SCALE, DR_TRIGGER, MAINTENANCE, STORM
 from zarish_obs.stack.layout import Layout
 from zarish_obs.stack.observe import wait_until
 from zarish_obs.stack.workload import DRILL_WINDOW
@@ -66,9 +66,16 @@ def _storm_table(out: str) -> tuple[dict[str, float], str]:
 
 
 def test_demo_shows_the_whole_loop(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "GRAFANA_URL"}
-    proc = subprocess.run(_demo(tmp_path, "--budget", "260"), capture_output=True, text=True, timeout=300, env=env,
-                          cwd=tmp_path)
+    """Run as a user types it, from an empty directory with the default (relative) --out and --dir; the installed
+    wheel runs it from the repository root in test_packaging."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GRAFANA_URL", "ZARISH_STACK_DIR", "ZARISH_CATALOG")}
+    main = [sys.executable, "-m", "zarish_obs.stack.main"]
+    stack = tmp_path / DEMO_DIR
+    try:
+        proc = subprocess.run([*main, "demo", "--budget", "260"], capture_output=True, text=True, timeout=300,
+                              env=env, cwd=tmp_path)
+    finally:  # a demo killed by the timeout leaves its stack behind
+        subprocess.run([*main, "stack", "down", "--dir", str(stack)], capture_output=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     progress = proc.stderr
     checks = ("promtool check config", "promtool check rules", "promtool test rules", "amtool check-config",
@@ -96,15 +103,17 @@ def test_demo_shows_the_whole_loop(tmp_path):
     for part, name in (("scrape", "prometheus.yml"), ("alerts", "alertmanager.yml"),
                        ("dashboards", "zarish-his-overview.json")):
         assert (tmp_path / "out" / part / name).is_file()
-    _report_holds_the_storm(tmp_path / "out" / "report", progress)
-    assert _processes_writing_under(tmp_path / "stack") == {}
-    assert Layout(tmp_path / "stack").pid_files() == {}
+    _report_holds_the_storm(tmp_path, Path("out", "report"), progress)
+    assert _processes_writing_under(stack) == {}
+    assert Layout(stack).pid_files() == {}
     _story_matches_the_numbers(progress, out)
 
 
-def _report_holds_the_storm(out: Path, progress: str) -> None:
-    """The demo's last step: the compliance report of the stack's own history names the storm."""
-    assert "report of the stack's own history" in progress and str(out / "report.html") in progress
+def _report_holds_the_storm(cwd: Path, shown: Path, progress: str) -> None:
+    """The demo's last step: the compliance report of the stack's own history names the storm (written under
+    the default --out, which the progress line names as given)."""
+    assert "report of the stack's own history" in progress and f"written to {shown / 'report.html'}" in progress
+    out = cwd / shown
     report = json.loads((out / "report.json").read_text())
     assert report["complete"] is True and report["period"]["timezone"] == "Asia/Dhaka"
     drill = configs.drill_service(load_catalog()).name

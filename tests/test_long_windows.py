@@ -13,10 +13,11 @@ own expressions at those instants, gives exactly the rendered values.
 Then, at instants on the hour, on the 5-minute grid and off both, every long window's event counts as the
 generated rules compute them (their own expressions, which read the series above) must equal the plain sum
 of the window's 5-minute tiles to 1e-9, equal the raw counters' `increase()` over the window those tiles
-cover to 1e-9, and give a ratio within 0.1% of the raw counters' ratio over the window ending at the instant
-(the tiles end at the last 5-minute grid point, so they trail the raw window by up to 5 minutes); for the
-service with the maintenance window, within 0.1% of the truth without the window's events, which the raw
-counters (with the burst) miss by far more.
+cover to 1e-9, and give a ratio within 0.1% of the raw counters' ratio over that window; for the service with
+the maintenance window, within 0.1% of the truth without the window's events, which the raw counters (with the
+burst) miss by far more. The tiles end at the last 5-minute grid point, so they trail the window ending at the
+instant by up to 5 minutes: where that lag is at most 0.1% of the window, the ratio is also within 0.1% of the
+raw counters' ratio over the window ending at the instant.
 """
 
 from __future__ import annotations
@@ -103,16 +104,17 @@ class Truth:
         return (list(PHASES).index(env) * 3 + ("alpha", "beta", "gamma").index(svc)) * 0.7
 
     def rate(self, env: str, svc: str, t: int) -> float:
-        return (6.0 + 2 * ("alpha", "beta", "gamma").index(svc)) * (1 + 0.3 * math.sin(2 * math.pi * t / DAY
-                                                                                       + self._phase(env, svc)))
+        # The waves run from the history's start, not the epoch: every run tests the same history.
+        return (6.0 + 2 * ("alpha", "beta", "gamma").index(svc)) * (
+            1 + 0.3 * math.sin(2 * math.pi * (t - self.start) / DAY + self._phase(env, svc)))
 
     def bad(self, env: str, svc: str, kind: str, t: int) -> float:
-        p = self._phase(env, svc)
+        p, x = self._phase(env, svc), t - self.start
         if kind == "latency":
-            share = 0.01 * (1 + 0.2 * math.sin(2 * math.pi * t / (4.1 * HOUR) + p))
-            return share + sum(x for s, d, x in self.slow_bursts if s <= t < s + d)
-        share = 0.002 * (1 + 0.2 * math.sin(2 * math.pi * t / (5.5 * HOUR) + p))
-        share += sum(x for s, d, x in self.bursts if s <= t < s + d)
+            share = 0.01 * (1 + 0.2 * math.sin(2 * math.pi * x / (4.1 * HOUR) + p))
+            return share + sum(y for s, d, y in self.slow_bursts if s <= t < s + d)
+        share = 0.002 * (1 + 0.2 * math.sin(2 * math.pi * x / (5.5 * HOUR) + p))
+        share += sum(y for s, d, y in self.bursts if s <= t < s + d)
         m0, m1 = self.maintenance
         if (env, svc) == ("production", "gamma") and m0 <= t < m1:
             share += 0.5
@@ -284,6 +286,7 @@ def test_long_windows_equal_the_tiles_and_the_raw_counters(served: dict[str, Any
     assert windows == ["1d", "3d", "28d", "30d"] and all(conventions.layered(cat, w) for w in windows)
     off: list[str] = []
     worst = 0.0
+    at_instant = 0
     for env, e in instants(truth):
         grid_end = e - e % TILE
         for w in windows:
@@ -319,13 +322,24 @@ def test_long_windows_equal_the_tiles_and_the_raw_counters(served: dict[str, Any
                     raw_ratio = raw[True][key] / raw[False][key]
                     if w != "1d" and not abs(raw_ratio / want - 1) > 0.05:
                         off.append(f"{what}: the maintenance burst should move the raw ratio, {raw_ratio} vs {want}")
+                    checks = [("truth without the maintenance window", want)]
                 else:
-                    want = raw[True][key] / raw[False][key]
-                gap = abs(ratio / want - 1)
-                worst = max(worst, gap)
-                if gap > REL:
-                    off.append(f"{what}: ratio {ratio:.9g}, raw counters {want:.9g} ({gap:.4%} off)")
+                    checks = [("raw counters over the tiles' window", aligned[True][key] / aligned[False][key])]
+                    # The tiles end at the last grid point: against the window ending at the instant, the ratio
+                    # differs by the events of the two lagging slivers, which no bound holds for in general (an
+                    # error burst in the last minutes moves a 1-day ratio by far more than 0.1%). It is checked
+                    # where the slivers are at most 0.1% of the window.
+                    if (e - grid_end) * 1000 <= seconds:
+                        checks.append(("raw counters over the window ending at the instant",
+                                       raw[True][key] / raw[False][key]))
+                        at_instant += 1
+                for against, want in checks:
+                    gap = abs(ratio / want - 1)
+                    worst = max(worst, gap)
+                    if gap > REL:
+                        off.append(f"{what}: ratio {ratio:.9g}, {against} {want:.9g} ({gap:.4%} off)")
     assert not off, f"{len(off)} value(s) off (worst ratio gap {worst:.4%}):\n  " + "\n  ".join(off[:40])
+    assert at_instant == 14 + 23 + 31 + 31, at_instant  # 1d, 3d, 28d, 30d: the keys at instants lagging little enough
     print(f"worst ratio gap against the raw counters: {worst:.5%}")
 
 
