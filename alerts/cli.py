@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -124,15 +125,13 @@ def run_checks(cat: Catalog, work: Path) -> list[promtool.Check]:
     """promtool check rules, amtool check-config and promtool test rules on freshly generated files."""
     files = render(cat, "files")
     write_files(work, files)
-    checks = [promtool.timed("promtool check rules", name, lambda n=name: promtool.check_rules(work / n))
-              for name in rule_files(cat)]
-    checks.append(promtool.timed("amtool check-config", ALERTMANAGER_FILE,
-                                 lambda: promtool.check_alertmanager(work / ALERTMANAGER_FILE)))
+    jobs: list[tuple[str, str, Callable[[], promtool.CheckResult]]] = [
+        ("promtool check rules", name, lambda n=name: promtool.check_rules(work / n)) for name in rule_files(cat)]
+    jobs.append(("amtool check-config", ALERTMANAGER_FILE,
+                 lambda: promtool.check_alertmanager(work / ALERTMANAGER_FILE)))
     for name in sorted(n for n in files if n.startswith(f"{TESTS_DIR}/")):
-        test = work / name
-        checks.append(promtool.timed("promtool test rules", name,
-                                     lambda t=test: promtool.test_rules(t, cwd=t.parent)))
-    return checks
+        jobs.append(("promtool test rules", name, lambda t=work / name: promtool.test_rules(t, cwd=t.parent)))
+    return promtool.timed_all(jobs)
 
 
 @app.command("test")

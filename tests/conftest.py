@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.webhook import hook  # noqa: F401 (a fixture: webhook receiver for real Alertmanager tests)
+from tests.wheel import WheelVenv, build_installed
 from zarish_obs import procs
 from zarish_obs.catalog import Catalog, load_catalog, parse_catalog
 
@@ -37,6 +38,12 @@ def _no_leftover_servers() -> Iterator[None]:
     yield
     for pid in set(procs.started_pids()) - before:
         procs.stop_pid(pid, timeout=5)
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
+    """The wheel built from this checkout in a fresh venv, built once for every test that runs it."""
+    return build_installed(tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@ with the real promtool, and fail when the rules they guard are broken."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,3 +158,20 @@ def test_cli_alerts_test_exits_1_when_a_check_fails(capsys: pytest.CaptureFixtur
     assert main(["alerts", "test", "--catalog", str(MINIMAL)]) == 1
     out = capsys.readouterr().out
     assert "FAIL  promtool test rules   tests/zarish-dr.test.yml" in out and "DRErrorRatioHigh" in out
+
+
+def test_checks_run_side_by_side_and_report_in_order() -> None:
+    """`alerts test` and `check` run their validator processes at once (up to one per CPU): jobs that each wait
+    for the others at a barrier finish only when they run together; the report keeps the jobs' order."""
+    together = max(1, min(3, os.cpu_count() or 1))
+    barrier = threading.Barrier(together, timeout=30)
+
+    def job(i: int) -> Callable[[], promtool.CheckResult]:
+        def run() -> promtool.CheckResult:
+            barrier.wait()
+            return promtool.CheckResult(i % 2 == 0, f"job {i}")
+        return run
+
+    checks = promtool.timed_all([("check", f"file-{i}", job(i)) for i in range(together)])
+    assert [(c.file, c.ok, c.output) for c in checks] == [(f"file-{i}", i % 2 == 0, f"job {i}")
+                                                          for i in range(together)]

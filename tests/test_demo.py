@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.wheel import WheelVenv, repository_look_alike
 from zarish_obs import promql
 from zarish_obs.catalog import load_catalog
 from zarish_obs.conventions import timings
@@ -65,17 +66,21 @@ def _storm_table(out: str) -> tuple[dict[str, float], str]:
     return errors, trigger
 
 
-def test_demo_shows_the_whole_loop(tmp_path):
-    """Run as a user types it, from an empty directory with the default (relative) --out and --dir; the installed
-    wheel runs it from the repository root in test_packaging."""
-    env = {k: v for k, v in os.environ.items() if k not in ("GRAFANA_URL", "ZARISH_STACK_DIR", "ZARISH_CATALOG")}
-    main = [sys.executable, "-m", "zarish_obs.stack.main"]
-    stack = tmp_path / DEMO_DIR
+def test_demo_shows_the_whole_loop(tmp_path: Path, installed: WheelVenv) -> None:
+    """Run as a user types it after `pip install`: the wheel's console script with the default (relative) --out
+    and --dir, from a directory laid out like the repository root, where a source tree's partial `zarish_obs/`
+    sits in the cwd and no child process may import it."""
+    drop = ("GRAFANA_URL", "ZARISH_STACK_DIR", "ZARISH_CATALOG", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    cwd = repository_look_alike(tmp_path / "checkout")
+    assert (cwd / "zarish_obs" / "__init__.py").is_file() and not (cwd / DEMO_DIR).exists()
+    stack = cwd / DEMO_DIR
     try:
-        proc = subprocess.run([*main, "demo", "--budget", "260"], capture_output=True, text=True, timeout=300,
-                              env=env, cwd=tmp_path)
+        proc = subprocess.run([str(installed.exe), "demo", "--budget", "260"], capture_output=True, text=True,
+                              timeout=300, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
     finally:  # a demo killed by the timeout leaves its stack behind
-        subprocess.run([*main, "stack", "down", "--dir", str(stack)], capture_output=True, timeout=120, env=env)
+        subprocess.run([str(installed.exe), "stack", "down", "--dir", str(stack)], capture_output=True,
+                       timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     progress = proc.stderr
     checks = ("promtool check config", "promtool check rules", "promtool test rules", "amtool check-config",
@@ -102,8 +107,8 @@ def test_demo_shows_the_whole_loop(tmp_path):
     assert "webhook receiver got: DRErrorRatioHigh" in out and f"dr_trigger={DR_TRIGGER}" in out
     for part, name in (("scrape", "prometheus.yml"), ("alerts", "alertmanager.yml"),
                        ("dashboards", "zarish-his-overview.json")):
-        assert (tmp_path / "out" / part / name).is_file()
-    _report_holds_the_storm(tmp_path, Path("out", "report"), progress)
+        assert (cwd / "out" / part / name).is_file()
+    _report_holds_the_storm(cwd, Path("out", "report"), progress)
     assert _processes_writing_under(stack) == {}
     assert Layout(stack).pid_files() == {}
     _story_matches_the_numbers(progress, out)

@@ -18,6 +18,7 @@ import yaml
 
 from tests.golden import assert_golden
 from zarish_obs import conventions, maintenance, maintenance_promql, openmetrics, procs, promtool
+from zarish_obs.alerts import cli as alerts_cli
 from zarish_obs.alerts.render import RECORDING_FILE, render, rule_files
 from zarish_obs.alerts.unittests import MAINTENANCE_TEST_FILE, TESTS_DIR
 from zarish_obs.catalog import Catalog, load_catalog
@@ -239,9 +240,8 @@ def test_a_window_open_on_promtools_first_day_leaves_the_other_generated_tests_p
                                      "to": "10:00"}])
     opening = maintenance_promql.opening(early, early.maintenance[0])
     assert not opening.holds(0) and opening.holds(7 * 86400)  # a week later it is open at the same hour
-    files = render(early, "files")
-    write_files(tmp_path, files)
-    for name in files:
-        if name.startswith(f"{TESTS_DIR}/") and name.endswith(".yml"):
-            result = promtool.test_rules(tmp_path / name, cwd=tmp_path / TESTS_DIR)
-            assert result.ok, f"{name}: {result.output[-3000:]}"
+    checks = alerts_cli.run_checks(early, tmp_path)  # what `alerts test` runs, the test files side by side
+    tested = {c.file for c in checks if c.check == "promtool test rules"}
+    assert tested == {name for name in render(early, "files") if name.startswith(f"{TESTS_DIR}/")}
+    for c in checks:
+        assert c.ok, f"{c.check} {c.file}: {c.output[-3000:]}"

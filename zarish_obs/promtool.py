@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 import tempfile
@@ -49,6 +50,17 @@ def timed(check: str, file: str, run: Callable[[], CheckResult]) -> Check:
     started = time.monotonic()
     result = run()
     return Check(check, file, result.ok, round(time.monotonic() - started, 2), result.output, result.note)
+
+
+def timed_all(jobs: list[tuple[str, str, Callable[[], CheckResult]]]) -> list[Check]:
+    """`timed` for each (check, file, run), up to one at a time per CPU, reported in the given order.
+
+    Each run is one validator process, so a catalog's slow promtool test file (maintenance windows: tens of
+    seconds) no longer waits for, or holds up, the others."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        return list(pool.map(lambda job: timed(*job), jobs))
 
 
 def check_lines(checks: list[Check], indent: str = "      ") -> list[str]:
